@@ -1,0 +1,99 @@
+#include "common/secure_buffer.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <utility>
+
+namespace keycell {
+namespace {
+
+SecureBuffer::WipeObserver g_wipe_observer = nullptr;
+
+size_t PageRound(size_t n) {
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  return (n + page - 1) / page * page;
+}
+
+}  // namespace
+
+void SecureWipe(void* p, size_t n) {
+  if (p != nullptr && n != 0) explicit_bzero(p, n);
+}
+
+bool ConstantTimeEqual(ByteView a, ByteView b) {
+  if (a.size() != b.size()) return false;
+  volatile uint8_t diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) diff = diff | (a[i] ^ b[i]);
+  return diff == 0;
+}
+
+SecretView SecretView::substr(size_t pos, size_t n) const {
+  if (pos > size_) pos = size_;
+  if (n > size_ - pos) n = size_ - pos;
+  return SecretView(data_ + pos, n);
+}
+
+Result<SecureBuffer> SecureBuffer::Allocate(size_t size) {
+  SecureBuffer b;
+  if (size == 0) return b;
+  const size_t cap = PageRound(size);
+  void* p = mmap(nullptr, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return Status(Err::kNoMem, "SecureBuffer mmap", errno);
+  // Excluded from core dumps even if RLIMIT_CORE is raised later; best effort.
+  (void)madvise(p, cap, MADV_DONTDUMP);
+  (void)madvise(p, cap, MADV_WIPEONFORK);
+  b.locked_ = mlock(p, cap) == 0;
+  b.data_ = static_cast<uint8_t*>(p);
+  b.size_ = size;
+  b.capacity_ = cap;
+  return b;
+}
+
+Result<SecureBuffer> SecureBuffer::CopyOf(ByteView src) {
+  KC_ASSIGN_OR_RETURN(SecureBuffer b, Allocate(src.size()));
+  if (!src.empty()) memcpy(b.data(), src.data(), src.size());
+  return b;
+}
+
+SecureBuffer::SecureBuffer(SecureBuffer&& other) noexcept
+    : data_(std::exchange(other.data_, nullptr)),
+      size_(std::exchange(other.size_, 0)),
+      capacity_(std::exchange(other.capacity_, 0)),
+      locked_(std::exchange(other.locked_, false)) {}
+
+SecureBuffer& SecureBuffer::operator=(SecureBuffer&& other) noexcept {
+  if (this != &other) {
+    clear();
+    data_ = std::exchange(other.data_, nullptr);
+    size_ = std::exchange(other.size_, 0);
+    capacity_ = std::exchange(other.capacity_, 0);
+    locked_ = std::exchange(other.locked_, false);
+  }
+  return *this;
+}
+
+SecureBuffer::~SecureBuffer() { clear(); }
+
+void SecureBuffer::resize(size_t n) {
+  KC_CHECK(n <= capacity_);
+  if (n < size_) SecureWipe(data_ + n, size_ - n);
+  size_ = n;
+}
+
+void SecureBuffer::clear() {
+  if (data_ == nullptr) return;
+  SecureWipe(data_, capacity_);
+  if (g_wipe_observer != nullptr) g_wipe_observer(data_, capacity_);
+  if (locked_) munlock(data_, capacity_);
+  munmap(data_, capacity_);
+  data_ = nullptr;
+  size_ = capacity_ = 0;
+  locked_ = false;
+}
+
+void SecureBuffer::SetWipeObserverForTest(WipeObserver observer) { g_wipe_observer = observer; }
+
+}  // namespace keycell

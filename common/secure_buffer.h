@@ -1,0 +1,77 @@
+#pragma once
+// Memory for secrets: credential plaintext, PINs, data keys, decrypted records.
+//
+// A SecureBuffer owns page-aligned anonymous memory that is mlock()ed (best effort:
+// an unprivileged process may be over RLIMIT_MEMLOCK, see locked()) and excluded
+// from core dumps (MADV_DONTDUMP). It is wiped on destruction, on clear() and when
+// moved from. A SecretView is a non-owning view that deliberately does not convert
+// to std::string or std::string_view: `grep -n Secret` shows every place a
+// plaintext exists.
+
+#include <cstddef>
+#include <cstdint>
+
+#include "common/bytes.h"
+#include "common/result.h"
+
+namespace keycell {
+
+// Wipes memory in a way the compiler may not elide (explicit_bzero).
+void SecureWipe(void* p, size_t n);
+
+class SecretView {
+ public:
+  constexpr SecretView() = default;
+  constexpr SecretView(const uint8_t* data, size_t size) : data_(data), size_(size) {}
+  const uint8_t* data() const { return data_; }
+  size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  ByteView bytes() const { return ByteView(data_, size_); }
+  SecretView substr(size_t pos, size_t n) const;
+
+ private:
+  const uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+class SecureBuffer {
+ public:
+  SecureBuffer() = default;
+  // Allocates `size` zeroed bytes. Err::kNoMem if mmap fails. size 0 is allowed.
+  static Result<SecureBuffer> Allocate(size_t size);
+  // Allocates and copies `src` in. The caller still owns (and must wipe) `src`.
+  static Result<SecureBuffer> CopyOf(ByteView src);
+
+  SecureBuffer(SecureBuffer&& other) noexcept;
+  SecureBuffer& operator=(SecureBuffer&& other) noexcept;
+  SecureBuffer(const SecureBuffer&) = delete;
+  SecureBuffer& operator=(const SecureBuffer&) = delete;
+  ~SecureBuffer();
+
+  uint8_t* data() { return data_; }
+  const uint8_t* data() const { return data_; }
+  size_t size() const { return size_; }
+  size_t capacity() const { return capacity_; }
+  bool empty() const { return size_ == 0; }
+  // Shrinks or grows the logical size within capacity; bytes past the new size are wiped.
+  void resize(size_t n);
+  SecretView view() const { return SecretView(data_, size_); }
+  MutableByteView mutable_bytes() { return MutableByteView(data_, size_); }
+  // Whether mlock() succeeded for this buffer's pages.
+  bool locked() const { return locked_; }
+  // Wipes and releases the memory now.
+  void clear();
+
+  // Test hook: called after every wipe, before the pages are unmapped, with the
+  // wiped region (so a test can confirm it is all zero). Not thread-safe; tests only.
+  using WipeObserver = void (*)(const uint8_t* data, size_t capacity);
+  static void SetWipeObserverForTest(WipeObserver observer);
+
+ private:
+  uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+  size_t capacity_ = 0;  // bytes mapped (page multiple)
+  bool locked_ = false;
+};
+
+}  // namespace keycell
