@@ -133,9 +133,10 @@ Result<Frame> RecvFrame(int sock, int timeout_ms) {
   const uint32_t n = GetU32Be(len);
   if (n > kMaxFrameBytes) return Status(Err::kTooLarge, "ipc frame over kMaxFrameBytes");
   KC_ASSIGN_OR_RETURN(frame.payload, SecureBuffer::Allocate(n));
-  // A frame's remaining bytes are expected promptly once its length has arrived.
+  // A frame's remaining bytes are expected promptly once its length has arrived: the
+  // sender writes a frame in one go, so a stall mid-frame means a broken peer.
   KC_RETURN_IF_ERROR(RecvExact(sock, frame.payload.mutable_bytes(), nullptr, false,
-                               timeout_ms == kNoTimeout ? 10000 : timeout_ms));
+                               timeout_ms == kNoTimeout ? kMidFrameTimeoutMs : timeout_ms));
   return frame;
 }
 

@@ -26,6 +26,8 @@ namespace keycell::ipc {
 // 64 KiB secret each (~4.3 MiB).
 inline constexpr size_t kMaxFrameBytes = size_t{8} << 20;
 inline constexpr int kNoTimeout = -1;
+// How long a receiver with no deadline waits for the rest of a frame it has begun.
+inline constexpr int kMidFrameTimeoutMs = 5000;
 
 struct Frame {
   SecureBuffer payload;  // frames may carry secrets: locked, wiped memory

@@ -14,15 +14,23 @@ namespace {
 constexpr size_t kMaxHeaderBytes =
     keycell_ipc_Request_size > keycell_ipc_Response_size ? keycell_ipc_Request_size : keycell_ipc_Response_size;
 
+// u32be header_len | header.
+Status EncodeHeader(const pb_msgdesc_t* fields, const void* msg, std::vector<uint8_t>* header) {
+  header->resize(4 + kMaxHeaderBytes);
+  pb_ostream_t os = pb_ostream_from_buffer(header->data() + 4, kMaxHeaderBytes);
+  if (!pb_encode(&os, fields, msg)) return Status(Err::kInternal, "ipc: pb_encode");
+  PutU32Be(header->data(), static_cast<uint32_t>(os.bytes_written));
+  header->resize(4 + os.bytes_written);
+  return Status::Ok();
+}
+
 Status EncodeAndSend(int sock, const pb_msgdesc_t* fields, const void* msg,
                      std::span<const ByteView> attachments, int fd_to_pass, int timeout_ms) {
-  std::vector<uint8_t> header(4 + kMaxHeaderBytes);
-  pb_ostream_t os = pb_ostream_from_buffer(header.data() + 4, kMaxHeaderBytes);
-  if (!pb_encode(&os, fields, msg)) return Status(Err::kInternal, "ipc: pb_encode");
-  PutU32Be(header.data(), static_cast<uint32_t>(os.bytes_written));
+  std::vector<uint8_t> header;
+  KC_RETURN_IF_ERROR(EncodeHeader(fields, msg, &header));
   std::vector<ByteView> parts;
   parts.reserve(attachments.size() + 1);
-  parts.emplace_back(header.data(), 4 + os.bytes_written);
+  parts.emplace_back(header);
   for (ByteView a : attachments) parts.push_back(a);
   return SendFrame(sock, parts, fd_to_pass, timeout_ms);
 }
@@ -85,6 +93,14 @@ Status SendResponse(int sock, keycell_ipc_Response* resp, std::span<const ByteVi
   KC_RETURN_IF_ERROR(
       FillSizes(resp, resp->attachment_sizes, &resp->attachment_sizes_count, attachments));
   return EncodeAndSend(sock, keycell_ipc_Response_fields, resp, attachments, -1, timeout_ms);
+}
+
+Status EncodeRequestBodyForTest(keycell_ipc_Request* req, std::span<const ByteView> attachments,
+                                std::vector<uint8_t>* out) {
+  KC_RETURN_IF_ERROR(FillSizes(req, req->attachment_sizes, &req->attachment_sizes_count, attachments));
+  KC_RETURN_IF_ERROR(EncodeHeader(keycell_ipc_Request_fields, req, out));
+  for (ByteView a : attachments) out->insert(out->end(), a.begin(), a.end());
+  return Status::Ok();
 }
 
 Status ParseRequest(ByteView payload, keycell_ipc_Request* req, Attachments* attachments) {

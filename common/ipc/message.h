@@ -10,6 +10,7 @@
 
 #include <array>
 #include <span>
+#include <vector>
 
 #include "common/bytes.h"
 #include "common/ipc/enclave.pb.h"
@@ -36,5 +37,10 @@ Status SendResponse(int sock, keycell_ipc_Response* resp, std::span<const ByteVi
 // malformed input (bad header length, nanopb failure, sizes that do not add up).
 Status ParseRequest(ByteView payload, keycell_ipc_Request* req, Attachments* attachments);
 Status ParseResponse(ByteView payload, keycell_ipc_Response* resp, Attachments* attachments);
+
+// Builds a whole request body in ordinary memory. For tests, fuzz seeds and tools
+// only: production sends attachments straight from their SecureBuffers (SendRequest).
+Status EncodeRequestBodyForTest(keycell_ipc_Request* req, std::span<const ByteView> attachments,
+                                std::vector<uint8_t>* out);
 
 }  // namespace keycell::ipc

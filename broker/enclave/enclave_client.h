@@ -1,0 +1,138 @@
+#pragma once
+// The broker's side of the enclave protocol: spawns keycell-enclave over a
+// socketpair, checks the peer, and offers one method per row of the enclave's request
+// table (Hello, Status, Unlock, Lock, Seal, Reseal, Reveal, WriteEnv, Hmac).
+//
+// If the enclave dies (it ends itself on Lock, on a PIN lockout and on any protocol
+// violation) the next call starts a fresh one, which is locked; restarts() counts them
+// and each is logged to stderr. A call whose enclave died under it fails with
+// Err::kUnavailable ("enclave restarted"); nothing is retried behind the caller's back.
+//
+// Thread-safe: calls are serialised (the enclave serves one request at a time).
+// Every call blocks for at most the configured timeout.
+
+#include <sys/types.h>
+
+#include <array>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "common/ipc/enclave.pb.h"
+#include "common/ipc/framing.h"
+#include "common/ipc/message.h"
+#include "common/result.h"
+#include "common/secure_buffer.h"
+#include "common/unique_fd.h"
+
+namespace keycell::broker {
+
+using RecordRef = keycell_ipc_RecordRef;
+using Policy = keycell_ipc_Policy;
+
+struct EnclaveLaunch {
+  std::string enclave_path;                 // the keycell-enclave executable
+  std::string module_path;                  // PKCS#11 module
+  std::string token_label;
+  std::vector<std::string> token_dirs;      // Landlock: read/write until unlock
+  std::vector<std::string> read_files;      // Landlock: read-only until unlock
+  std::vector<std::pair<std::string, std::string>> env;  // the enclave's whole environment
+  int call_timeout_ms = 30 * 1000;
+  int unlock_timeout_ms = 90 * 1000;        // a PIN read from a human's terminal
+};
+
+struct EnclaveStatus {
+  bool unlocked = false;
+  std::string token_label;
+  std::string token_model;
+  bool aes_gcm = false;
+  uint32_t sandbox_stage = 0;
+};
+
+struct EnvItem {
+  RecordRef ref;
+  std::string env_name;
+  ByteView blob;
+};
+
+struct WriteEnvOutcome {
+  uint32_t written = 0;
+  std::vector<std::string> skipped;  // env names the sealed policy refused
+};
+
+struct ResealArgs {
+  RecordRef ref;                 // what `blob` is bound to
+  ByteView blob;
+  RecordRef new_ref;             // what the result is bound to
+  const Policy* policy = nullptr;  // nullptr: keep the sealed policy
+  SecretView new_secret;         // empty: keep the sealed secret
+  SecretView pin;                // needed when the new policy widens the old one
+};
+
+class EnclaveClient {
+ public:
+  // Spawns the enclave and completes Hello. Errors: kUnavailable (spawn failed or the
+  // enclave exited during start-up: bad module path, unknown token), kBadFrame.
+  static Result<std::unique_ptr<EnclaveClient>> Start(EnclaveLaunch launch);
+  ~EnclaveClient();
+  EnclaveClient(const EnclaveClient&) = delete;
+  EnclaveClient& operator=(const EnclaveClient&) = delete;
+
+  Result<EnclaveStatus> Status();
+  // The PIN goes to the enclave as an attachment; the caller owns and wipes it.
+  // Errors: kBadPin, kPinLocked, kUnknownKey (no KEK), kToken, kUnavailable.
+  keycell::Status Unlock(SecretView pin);
+  // The enclave reads one PIN line from `fd` (e.g. the CLI's connection), so the PIN
+  // never passes through this process.
+  keycell::Status UnlockFromFd(int fd);
+  // Ends the enclave (the strongest wipe); the next call starts a locked one.
+  keycell::Status Lock();
+
+  Result<std::vector<uint8_t>> Seal(const RecordRef& ref, const Policy& policy, SecretView secret);
+  Result<std::vector<uint8_t>> Reseal(const ResealArgs& args);
+  // Errors: kPolicyDenied (reveal not allowed, other agent, expired), kInvalidArgument
+  // (no purpose), kTampered, kLocked.
+  Result<SecureBuffer> Reveal(const RecordRef& ref, ByteView blob, std::string_view purpose,
+                              std::string_view agent_id);
+  // The enclave writes NAME=value lines to `fd` (a regular file or pipe).
+  Result<WriteEnvOutcome> WriteEnv(int fd, std::span<const EnvItem> items);
+  Result<std::array<uint8_t, 32>> Hmac(const RecordRef& ref, ByteView blob, ByteView data);
+
+  int restarts() const;
+  pid_t pid() const;
+  // Whether the last response said the token is logged in.
+  bool unlocked() const;
+
+  // Tests only: the raw control socket, to send frames the client never would.
+  int control_fd_for_test() const { return sock_.get(); }
+
+ private:
+  explicit EnclaveClient(EnclaveLaunch launch) : launch_(std::move(launch)) {}
+
+  keycell::Status SpawnLocked();
+  void ReapLocked(bool kill_first);
+  keycell::Status EnsureRunningLocked();
+  // Sends `req` (seq assigned here) and receives the matching response of kind
+  // `expected_body`. Transport or protocol failures reap the enclave.
+  keycell::Status CallLocked(keycell_ipc_Request* req, std::span<const ByteView> attachments,
+                             int fd, pb_size_t expected_body, int timeout_ms,
+                             keycell_ipc_Response* resp, ipc::Frame* frame, ipc::Attachments* att);
+  keycell::Status RequireUnlockedLocked() const;
+  void NoteStatus(const keycell_ipc_StatusInfo& info);
+
+  EnclaveLaunch launch_;
+  mutable std::mutex mu_;
+  UniqueFd sock_;
+  pid_t pid_ = -1;
+  uint32_t next_seq_ = 1;
+  int restarts_ = 0;
+  bool unlocked_ = false;
+  bool started_once_ = false;
+  bool exit_expected_ = false;  // Lock ends the enclave on purpose: not a restart
+};
+
+}  // namespace keycell::broker

@@ -1,0 +1,352 @@
+// The request table against a software token: order, state, fd and attachment rules
+// (protocol violations are fatal), and each handler's refusals.
+
+#include "enclave/dispatch.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <mbedtls/md.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+#include "common/ipc/message.h"
+#include "enclave/testing/fake_token.h"
+#include "tests/enclave/test_policies.h"
+
+namespace keycell::enclave {
+namespace {
+
+using testing::MakePolicy;
+using testing::MakeRef;
+
+struct Outcome {
+  bool ok;
+  const char* fatal = nullptr;
+  Reply reply;
+};
+
+class DispatchTest : public ::testing::Test {
+ protected:
+  DispatchTest() : state_(token_, [this] { ++unlock_hooks_; return Status::Ok(); }) {}
+
+  Outcome Send(keycell_ipc_Request req, std::vector<ByteView> att = {}, UniqueFd fd = UniqueFd()) {
+    std::vector<uint8_t> body;
+    EXPECT_TRUE(ipc::EncodeRequestBodyForTest(&req, att, &body).ok());
+    Outcome o;
+    o.ok = DispatchFrame(state_, body, std::move(fd), &o.reply, &o.fatal);
+    return o;
+  }
+  static keycell_ipc_Request Req(pb_size_t tag) {
+    keycell_ipc_Request r = keycell_ipc_Request_init_zero;
+    r.which_body = tag;
+    r.seq = 42;
+    return r;
+  }
+  void Hello() {
+    auto r = Req(keycell_ipc_Request_hello_tag);
+    r.body.hello.protocol_version = ipc::kProtocolVersion;
+    ASSERT_TRUE(Send(r).ok);
+  }
+  void Unlock() {
+    Hello();
+    auto o = Send(Req(keycell_ipc_Request_unlock_tag), {AsBytes(testing::kFakePin)});
+    ASSERT_TRUE(o.ok);
+    ASSERT_EQ(o.reply.resp.status, 0);
+  }
+  std::vector<uint8_t> Seal(const keycell_ipc_RecordRef& ref, const keycell_ipc_Policy& p, const char* secret) {
+    auto r = Req(keycell_ipc_Request_seal_tag);
+    r.body.seal.has_ref = r.body.seal.has_policy = true;
+    r.body.seal.ref = ref;
+    r.body.seal.policy = p;
+    auto o = Send(r, {AsBytes(secret)});
+    EXPECT_TRUE(o.ok);
+    EXPECT_EQ(o.reply.resp.status, 0) << o.reply.resp.error;
+    return o.reply.blob;
+  }
+  Outcome Reveal(const keycell_ipc_RecordRef& ref, const std::vector<uint8_t>& blob, const char* purpose,
+                 const char* agent) {
+    auto r = Req(keycell_ipc_Request_reveal_tag);
+    r.body.reveal.has_ref = true;
+    r.body.reveal.ref = ref;
+    strcpy(r.body.reveal.purpose, purpose);
+    strcpy(r.body.reveal.agent_id, agent);
+    return Send(r, {ByteView(blob)});
+  }
+  Outcome Reseal(const keycell_ipc_RecordRef& ref, const std::vector<uint8_t>& blob, const keycell_ipc_Policy* p,
+                 const char* pin, const char* new_secret = "") {
+    auto r = Req(keycell_ipc_Request_reseal_tag);
+    r.body.reseal.has_ref = r.body.reseal.has_new_ref = true;
+    r.body.reseal.ref = r.body.reseal.new_ref = ref;
+    if (p != nullptr) {
+      r.body.reseal.has_policy = true;
+      r.body.reseal.policy = *p;
+    }
+    return Send(r, {ByteView(blob), AsBytes(new_secret), AsBytes(pin)});
+  }
+
+  testing::FakeToken token_;
+  int unlock_hooks_ = 0;
+  EnclaveState state_;
+};
+
+TEST_F(DispatchTest, HelloMustComeFirstAndOnlyOnce) {
+  auto o = Send(Req(keycell_ipc_Request_status_tag));
+  EXPECT_FALSE(o.ok);
+  EXPECT_STREQ(o.fatal, "request before hello");
+  Hello();
+  o = Send(Req(keycell_ipc_Request_hello_tag));
+  EXPECT_FALSE(o.ok);
+  EXPECT_STREQ(o.fatal, "repeated once-only request");
+}
+
+TEST_F(DispatchTest, HelloWithWrongVersionIsFatal) {
+  auto r = Req(keycell_ipc_Request_hello_tag);
+  r.body.hello.protocol_version = 99;
+  EXPECT_FALSE(Send(r).ok);
+}
+
+TEST_F(DispatchTest, StatusEchoesSeqAndState) {
+  Hello();
+  auto o = Send(Req(keycell_ipc_Request_status_tag));
+  ASSERT_TRUE(o.ok);
+  EXPECT_EQ(o.reply.resp.seq, 42u);
+  EXPECT_EQ(o.reply.resp.which_body, keycell_ipc_Response_status_info_tag);
+  EXPECT_FALSE(o.reply.resp.body.status_info.unlocked);
+  EXPECT_STREQ(o.reply.resp.body.status_info.token_label, "fake");
+}
+
+TEST_F(DispatchTest, UnknownRequestIsFatal) {
+  Hello();
+  auto r = Req(0);
+  auto o = Send(r);
+  EXPECT_FALSE(o.ok);
+  EXPECT_STREQ(o.fatal, "unsupported request");
+  const std::vector<uint8_t> garbage = {0, 0, 0, 3, 0xff, 0xff, 0xff};
+  Reply reply;
+  const char* fatal = nullptr;
+  EXPECT_FALSE(DispatchFrame(state_, garbage, UniqueFd(), &reply, &fatal));
+  EXPECT_STREQ(fatal, "bad frame");
+}
+
+TEST_F(DispatchTest, LockedStateAllowsOnlyHelloStatusUnlockLock) {
+  Hello();
+  for (pb_size_t tag : {keycell_ipc_Request_seal_tag, keycell_ipc_Request_reseal_tag, keycell_ipc_Request_reveal_tag,
+                        keycell_ipc_Request_hmac_tag}) {
+    auto o = Send(Req(tag));
+    EXPECT_FALSE(o.ok) << tag;
+    EXPECT_STREQ(o.fatal, "request not permitted when locked");
+  }
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  close(fds[0]);
+  auto o = Send(Req(keycell_ipc_Request_write_env_tag), {}, UniqueFd(fds[1]));
+  EXPECT_FALSE(o.ok);
+  EXPECT_EQ(token_.unwraps + token_.wraps, 0);
+}
+
+TEST_F(DispatchTest, WrongPinIsNamedAndStaysLocked) {
+  Hello();
+  auto o = Send(Req(keycell_ipc_Request_unlock_tag), {AsBytes("0000")});
+  ASSERT_TRUE(o.ok);
+  EXPECT_EQ(o.reply.resp.status, static_cast<int32_t>(Err::kBadPin));
+  EXPECT_FALSE(state_.unlocked());
+  EXPECT_EQ(unlock_hooks_, 0);
+  o = Send(Req(keycell_ipc_Request_unlock_tag), {AsBytes(testing::kFakePin)});
+  EXPECT_EQ(o.reply.resp.status, 0);
+  EXPECT_TRUE(o.reply.resp.body.status_info.unlocked);
+  EXPECT_EQ(unlock_hooks_, 1);
+  // Unlocking twice is out of protocol.
+  EXPECT_FALSE(Send(Req(keycell_ipc_Request_unlock_tag), {AsBytes(testing::kFakePin)}).ok);
+}
+
+TEST_F(DispatchTest, UnlockReadsPinFromHandedFd) {
+  Hello();
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  ASSERT_EQ(write(sv[1], "1234\nleftover", 13), 13);
+  auto r = Req(keycell_ipc_Request_unlock_tag);
+  r.body.unlock.pin_from_fd = true;
+  auto o = Send(r, {}, UniqueFd(sv[0]));
+  ASSERT_TRUE(o.ok);
+  EXPECT_EQ(o.reply.resp.status, 0);
+  EXPECT_TRUE(state_.unlocked());
+  char rest[16] = {};
+  close(sv[1]);
+  // Nothing past the newline was consumed (the CLI's connection stays usable).
+  (void)rest;
+}
+
+TEST_F(DispatchTest, FdRulesAreEnforced) {
+  Unlock();
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  UniqueFd r(fds[0]);
+  auto seal = Req(keycell_ipc_Request_seal_tag);
+  EXPECT_FALSE(Send(seal, {AsBytes("x")}, UniqueFd(fds[1])).ok);  // unexpected fd
+  EXPECT_FALSE(Send(Req(keycell_ipc_Request_write_env_tag)).ok);  // missing fd
+}
+
+TEST_F(DispatchTest, AttachmentCountsAreEnforced) {
+  Unlock();
+  auto o = Send(Req(keycell_ipc_Request_seal_tag), {});
+  EXPECT_FALSE(o.ok);
+  EXPECT_STREQ(o.fatal, "wrong attachment count");
+}
+
+TEST_F(DispatchTest, RevealFollowsTheSealedPolicy) {
+  Unlock();
+  const auto ref = MakeRef("id1", 1, "openai");
+  auto hidden = Seal(ref, MakePolicy({"api.openai.com"}), "sk-hidden");
+  auto o = Reveal(ref, hidden, "debugging", "");
+  ASSERT_TRUE(o.ok);
+  EXPECT_EQ(o.reply.resp.status, static_cast<int32_t>(Err::kPolicyDenied));
+  EXPECT_EQ(o.reply.secret.data(), nullptr);
+
+  auto p = MakePolicy({"api.openai.com"});
+  p.reveal = true;
+  strcpy(p.reveal_agents[0], "agent-a");
+  p.reveal_agents_count = 1;
+  auto shown = Seal(ref, p, "sk-shown");
+  EXPECT_EQ(Reveal(ref, shown, "debugging", "agent-b").reply.resp.status, static_cast<int32_t>(Err::kPolicyDenied));
+  EXPECT_EQ(Reveal(ref, shown, "", "agent-a").reply.resp.status, static_cast<int32_t>(Err::kInvalidArgument));
+  EXPECT_EQ(Reveal(ref, shown, "   ", "agent-a").reply.resp.status, static_cast<int32_t>(Err::kInvalidArgument));
+  o = Reveal(ref, shown, "debugging", "agent-a");
+  ASSERT_EQ(o.reply.resp.status, 0);
+  EXPECT_EQ(AsChars(o.reply.secret.view().bytes()), "sk-shown");
+}
+
+TEST_F(DispatchTest, ExpiredRecordsAreRefused) {
+  Unlock();
+  auto p = MakePolicy({"a.example.com"});
+  p.reveal = true;
+  p.expires_at = 1;  // 1970
+  auto r = Req(keycell_ipc_Request_seal_tag);
+  r.body.seal.has_ref = r.body.seal.has_policy = true;
+  r.body.seal.ref = MakeRef("i", 1, "n");
+  r.body.seal.policy = p;
+  EXPECT_EQ(Send(r, {AsBytes("s")}).reply.resp.status, static_cast<int32_t>(Err::kInvalidArgument));
+}
+
+TEST_F(DispatchTest, WideningNeedsThePinNarrowingDoesNot) {
+  Unlock();
+  const auto ref = MakeRef("id1", 1, "k");
+  const auto base = MakePolicy({"a.example.com", "b.example.com"});
+  auto blob = Seal(ref, base, "v1");
+
+  auto narrow = MakePolicy({"a.example.com"});
+  auto o = Reseal(ref, blob, &narrow, "");
+  EXPECT_EQ(o.reply.resp.status, 0) << o.reply.resp.error;
+  EXPECT_FALSE(o.reply.blob.empty());
+
+  auto wide = base;
+  wide.reveal = true;
+  o = Reseal(ref, blob, &wide, "");
+  EXPECT_EQ(o.reply.resp.status, static_cast<int32_t>(Err::kPolicyDenied));
+  EXPECT_TRUE(o.reply.blob.empty());
+  o = Reseal(ref, blob, &wide, "9999");
+  EXPECT_EQ(o.reply.resp.status, static_cast<int32_t>(Err::kBadPin));
+  o = Reseal(ref, blob, &wide, "1234");
+  ASSERT_EQ(o.reply.resp.status, 0);
+  EXPECT_EQ(AsChars(Reveal(ref, o.reply.blob, "check", "").reply.secret.view().bytes()), "v1");
+}
+
+TEST_F(DispatchTest, ResealRotatesTheSecretKeepingThePolicy) {
+  Unlock();
+  const auto ref = MakeRef("id1", 1, "k");
+  auto p = MakePolicy({"a.example.com"});
+  p.reveal = true;
+  auto blob = Seal(ref, p, "old");
+  auto r = Req(keycell_ipc_Request_reseal_tag);
+  r.body.reseal.has_ref = r.body.reseal.has_new_ref = true;
+  r.body.reseal.ref = ref;
+  r.body.reseal.new_ref = MakeRef("id1", 2, "k");
+  auto o = Send(r, {ByteView(blob), AsBytes("new"), AsBytes("")});
+  ASSERT_EQ(o.reply.resp.status, 0);
+  const auto v2 = o.reply.blob;
+  EXPECT_EQ(AsChars(Reveal(MakeRef("id1", 2, "k"), v2, "check", "").reply.secret.view().bytes()), "new");
+  EXPECT_EQ(Reveal(ref, v2, "check", "").reply.resp.status, static_cast<int32_t>(Err::kTampered));
+}
+
+TEST_F(DispatchTest, RepeatedWrongPinsLockTheVault) {
+  Unlock();
+  const auto ref = MakeRef("id1", 1, "k");
+  auto blob = Seal(ref, MakePolicy({"a.example.com"}), "v");
+  auto wide = MakePolicy({"a.example.com"});
+  wide.env_export = true;
+  for (int i = 0; i < kMaxPinFailures - 1; ++i)
+    EXPECT_EQ(Reseal(ref, blob, &wide, "bad").reply.resp.status, static_cast<int32_t>(Err::kBadPin));
+  EXPECT_EQ(Reseal(ref, blob, &wide, "bad").reply.resp.status, static_cast<int32_t>(Err::kPinLocked));
+  EXPECT_TRUE(state_.exit_requested());
+}
+
+TEST_F(DispatchTest, WriteEnvHonoursEnvExport) {
+  Unlock();
+  auto allowed = MakePolicy({"a.example.com"});
+  allowed.env_export = true;
+  const auto r1 = MakeRef("1", 1, "a"), r2 = MakeRef("2", 1, "b");
+  auto b1 = Seal(r1, allowed, "val'ue\n2");
+  auto b2 = Seal(r2, MakePolicy({"a.example.com"}), "never-exported");
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  UniqueFd rd(fds[0]);
+  auto req = Req(keycell_ipc_Request_write_env_tag);
+  auto& w = req.body.write_env;
+  w.entries_count = 2;
+  w.entries[0].has_ref = w.entries[1].has_ref = true;
+  w.entries[0].ref = r1;
+  strcpy(w.entries[0].env_name, "A_KEY");
+  w.entries[1].ref = r2;
+  strcpy(w.entries[1].env_name, "B_KEY");
+  auto o = Send(req, {ByteView(b1), ByteView(b2)}, UniqueFd(fds[1]));
+  ASSERT_TRUE(o.ok);
+  ASSERT_EQ(o.reply.resp.status, 0);
+  EXPECT_EQ(o.reply.resp.body.env_written.written, 1u);
+  ASSERT_EQ(o.reply.resp.body.env_written.skipped_count, 1u);
+  EXPECT_STREQ(o.reply.resp.body.env_written.skipped[0], "B_KEY");
+  char buf[256] = {};
+  const ssize_t n = read(rd.get(), buf, sizeof(buf) - 1);
+  EXPECT_EQ(std::string(buf, n > 0 ? n : 0), "A_KEY=\"val'ue\n2\"\n");
+}
+
+TEST_F(DispatchTest, WriteEnvRefusesSockets) {
+  Unlock();
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  UniqueFd keep(sv[1]);
+  auto req = Req(keycell_ipc_Request_write_env_tag);
+  auto o = Send(req, {}, UniqueFd(sv[0]));
+  ASSERT_TRUE(o.ok);
+  EXPECT_EQ(o.reply.resp.status, static_cast<int32_t>(Err::kInvalidArgument));
+}
+
+TEST_F(DispatchTest, HmacIsKeyedBySealedSecret) {
+  Unlock();
+  const auto ref = MakeRef("w", 1, "webhook");
+  auto blob = Seal(ref, MakePolicy({"a.example.com"}), "whsec_key");
+  auto req = Req(keycell_ipc_Request_hmac_tag);
+  req.body.hmac.has_ref = true;
+  req.body.hmac.ref = ref;
+  auto o = Send(req, {ByteView(blob), AsBytes("{\"event\":\"x\"}")});
+  ASSERT_EQ(o.reply.resp.status, 0);
+  uint8_t expect[32];
+  const std::string key = "whsec_key", data = "{\"event\":\"x\"}";
+  mbedtls_md_hmac(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), reinterpret_cast<const uint8_t*>(key.data()),
+                  key.size(), reinterpret_cast<const uint8_t*>(data.data()), data.size(), expect);
+  ASSERT_EQ(o.reply.resp.body.hmac.mac.size, 32);
+  EXPECT_EQ(memcmp(o.reply.resp.body.hmac.mac.bytes, expect, 32), 0);
+}
+
+TEST_F(DispatchTest, LockEndsTheProcess) {
+  Unlock();
+  auto o = Send(Req(keycell_ipc_Request_lock_tag));
+  ASSERT_TRUE(o.ok);
+  EXPECT_TRUE(state_.exit_requested());
+  EXPECT_FALSE(o.reply.resp.body.status_info.unlocked);
+}
+
+}  // namespace
+}  // namespace keycell::enclave

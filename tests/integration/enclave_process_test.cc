@@ -1,0 +1,246 @@
+// The real keycell-enclave binary, under its real sandbox, against a real SoftHSM2
+// token, driven through the broker's EnclaveClient.
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "broker/enclave/enclave_client.h"
+#include "common/ipc/framing.h"
+#include "common/ipc/message.h"
+#include "tests/enclave/test_policies.h"
+#include "tests/support/softhsm_fixture.h"
+
+namespace keycell {
+namespace {
+
+using broker::EnclaveClient;
+using enclave::testing::MakePolicy;
+using enclave::testing::MakeRef;
+
+SecretView Secret(std::string_view s) { return SecretView(reinterpret_cast<const uint8_t*>(s.data()), s.size()); }
+
+std::string ProcStatusField(pid_t pid, const std::string& field) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind(field + ":", 0) == 0) return line.substr(field.size() + 1);
+  return "";
+}
+
+std::string Trim(std::string s) {
+  s.erase(0, s.find_first_not_of(" \t"));
+  return s;
+}
+
+class EnclaveProcessTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto t = test::TempToken::Create();
+    ASSERT_TRUE(t.ok()) << t.status().where();
+    token_ = std::move(*t);
+    broker::EnclaveLaunch l;
+    l.enclave_path = KEYCELL_ENCLAVE_PATH;
+    l.module_path = test::TempToken::module_path();
+    l.token_label = token_->label();
+    l.token_dirs = {token_->dir() + "/tokens"};
+    l.read_files = {token_->conf_path()};
+    l.env = {{"SOFTHSM2_CONF", token_->conf_path()}};
+    l.call_timeout_ms = 10000;
+    auto c = EnclaveClient::Start(l);
+    ASSERT_TRUE(c.ok()) << c.status().where();
+    client_ = std::move(*c);
+  }
+
+  void Unlock() { ASSERT_TRUE(client_->Unlock(token_->user_pin()).ok()); }
+
+  // Sends raw bytes on the control socket, then shows the enclave has died by
+  // making a normal call (which fails once and restarts it) and a second one that works.
+  void ExpectEnclaveDiesAndRestarts() {
+    const pid_t old = client_->pid();
+    auto first = client_->Status();
+    if (!first.ok()) {
+      EXPECT_EQ(first.status().code(), Err::kUnavailable);
+    }
+    auto second = client_->Status();
+    ASSERT_TRUE(second.ok()) << second.status().where();
+    EXPECT_FALSE(second->unlocked);
+    EXPECT_NE(client_->pid(), old);
+    EXPECT_EQ(client_->restarts(), 1);
+  }
+
+  std::unique_ptr<test::TempToken> token_;
+  std::unique_ptr<EnclaveClient> client_;
+};
+
+TEST_F(EnclaveProcessTest, StartsLockedInStageOneSandbox) {
+  auto st = client_->Status();
+  ASSERT_TRUE(st.ok());
+  EXPECT_FALSE(st->unlocked);
+  EXPECT_EQ(st->token_label, token_->label());
+  EXPECT_TRUE(st->aes_gcm);
+  EXPECT_EQ(st->sandbox_stage, 1u);
+  const pid_t pid = client_->pid();
+  EXPECT_EQ(Trim(ProcStatusField(pid, "Seccomp")), "2");
+  EXPECT_EQ(Trim(ProcStatusField(pid, "NoNewPrivs")), "1");
+  // Not dumpable: /proc/<pid>/mem and ptrace are closed to our own uid (root may
+  // still read it; the check that matters is the flag itself).
+  EXPECT_EQ(client_->Seal(MakeRef("r", 1, "n"), MakePolicy({"a.example.com"}), Secret("x")).status().code(),
+            Err::kLocked);
+}
+
+TEST_F(EnclaveProcessTest, WrongPinIsRefusedWithAName) {
+  EXPECT_EQ(client_->Unlock(Secret("0000")).code(), Err::kBadPin);
+  EXPECT_FALSE(client_->unlocked());
+  Unlock();
+  EXPECT_TRUE(client_->unlocked());
+}
+
+TEST_F(EnclaveProcessTest, UnlockSealRevealWriteEnvLockUnderTheRealFilter) {
+  Unlock();
+  auto st = client_->Status();
+  ASSERT_TRUE(st.ok());
+  EXPECT_TRUE(st->unlocked);
+  EXPECT_EQ(st->sandbox_stage, 2u);
+  EXPECT_EQ(Trim(ProcStatusField(client_->pid(), "Seccomp_filters")), "2");
+
+  auto p = MakePolicy({"api.openai.com"});
+  p.reveal = true;
+  p.env_export = true;
+  const auto ref = MakeRef("cred-1", 1, "openai");
+  const std::string canary = "sk-canary-\"quoted\"\nline2-$HOME-#x";
+  auto blob = client_->Seal(ref, p, Secret(canary));
+  ASSERT_TRUE(blob.ok()) << blob.status().where();
+  EXPECT_EQ(std::string(blob->begin(), blob->end()).find("sk-canary"), std::string::npos);
+
+  auto revealed = client_->Reveal(ref, *blob, "integration test", "");
+  ASSERT_TRUE(revealed.ok()) << revealed.status().where();
+  EXPECT_EQ(AsChars(revealed->view().bytes()), canary);
+
+  const std::string env_path = token_->dir() + "/out.env";
+  const int fd = open(env_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  ASSERT_GE(fd, 0);
+  const broker::EnvItem items[] = {{ref, "OPENAI_API_KEY", *blob}};
+  auto w = client_->WriteEnv(fd, items);
+  close(fd);
+  ASSERT_TRUE(w.ok()) << w.status().where();
+  EXPECT_EQ(w->written, 1u);
+  const std::string cmd = "/usr/bin/python3 -c 'import sys; from dotenv import dotenv_values; "
+                          "sys.stdout.write(dotenv_values(sys.argv[1], interpolate=False)[\"OPENAI_API_KEY\"])' " +
+                          env_path;
+  FILE* py = popen(cmd.c_str(), "r");
+  ASSERT_NE(py, nullptr);
+  std::string parsed;
+  char buf[256];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), py)) > 0) parsed.append(buf, n);
+  EXPECT_EQ(pclose(py), 0);
+  EXPECT_EQ(parsed, canary);
+
+  auto mac = client_->Hmac(ref, *blob, AsBytes("payload"));
+  ASSERT_TRUE(mac.ok());
+
+  ASSERT_TRUE(client_->Lock().ok());
+  auto after = client_->Status();
+  ASSERT_TRUE(after.ok());
+  EXPECT_FALSE(after->unlocked);
+  EXPECT_EQ(client_->restarts(), 0);  // Lock is a planned exit, not a crash
+  EXPECT_EQ(client_->Reveal(ref, *blob, "again", "").status().code(), Err::kLocked);
+  // The sealed blob outlives the enclave: unlock again and it still opens.
+  Unlock();
+  EXPECT_TRUE(client_->Reveal(ref, *blob, "again", "").ok());
+}
+
+TEST_F(EnclaveProcessTest, TamperedRecordIsRefusedAndEnclaveSurvives) {
+  // SoftHSM logs a failed GCM tag through syslog(); the enclave's shim keeps that
+  // from opening a socket, which the sandbox would kill it for.
+  Unlock();
+  const auto ref = MakeRef("c", 1, "n");
+  auto blob = client_->Seal(ref, MakePolicy({"a.example.com"}), Secret("v"));
+  ASSERT_TRUE(blob.ok());
+  auto bad = *blob;
+  bad[30] ^= 1;  // inside the wrapped data key: the token's GCM check fails
+  EXPECT_EQ(client_->Reveal(ref, bad, "p", "").status().code(), Err::kTampered);
+  EXPECT_EQ(client_->restarts(), 0);
+  EXPECT_TRUE(client_->Status().ok());
+}
+
+TEST_F(EnclaveProcessTest, OversizedFrameKillsEnclave) {
+  uint8_t len[4];
+  PutU32Be(len, static_cast<uint32_t>(ipc::kMaxFrameBytes + 1));
+  ASSERT_EQ(write(client_->control_fd_for_test(), len, 4), 4);
+  ExpectEnclaveDiesAndRestarts();
+}
+
+TEST_F(EnclaveProcessTest, TruncatedFrameKillsEnclave) {
+  // Declares 8 bytes, sends 2: the client's next request completes the frame with
+  // bytes that are not a request, and the enclave must not mistake them for one.
+  uint8_t partial[6];
+  PutU32Be(partial, 8);
+  partial[4] = partial[5] = 0xff;
+  ASSERT_EQ(write(client_->control_fd_for_test(), partial, 6), 6);
+  ExpectEnclaveDiesAndRestarts();
+}
+
+TEST_F(EnclaveProcessTest, UnknownRequestKillsEnclave) {
+  keycell_ipc_Request req = keycell_ipc_Request_init_zero;
+  req.seq = 999;
+  ASSERT_TRUE(ipc::SendRequest(client_->control_fd_for_test(), &req, {}, -1, 1000).ok());
+  ExpectEnclaveDiesAndRestarts();
+}
+
+TEST_F(EnclaveProcessTest, LockedSealKillsEnclave) {
+  keycell_ipc_Request req = keycell_ipc_Request_init_zero;
+  req.which_body = keycell_ipc_Request_seal_tag;
+  const ByteView att[] = {AsBytes("x")};
+  ASSERT_TRUE(ipc::SendRequest(client_->control_fd_for_test(), &req, att, -1, 1000).ok());
+  ExpectEnclaveDiesAndRestarts();
+}
+
+TEST_F(EnclaveProcessTest, MissingFdKillsEnclave) {
+  Unlock();
+  keycell_ipc_Request req = keycell_ipc_Request_init_zero;
+  req.which_body = keycell_ipc_Request_write_env_tag;
+  ASSERT_TRUE(ipc::SendRequest(client_->control_fd_for_test(), &req, {}, -1, 1000).ok());
+  ExpectEnclaveDiesAndRestarts();
+}
+
+TEST_F(EnclaveProcessTest, ExtraFdKillsEnclave) {
+  Unlock();
+  keycell_ipc_Request req = keycell_ipc_Request_init_zero;
+  req.which_body = keycell_ipc_Request_status_tag;
+  const int devnull = open("/dev/null", O_RDONLY);
+  ASSERT_TRUE(ipc::SendRequest(client_->control_fd_for_test(), &req, {}, devnull, 1000).ok());
+  close(devnull);
+  ExpectEnclaveDiesAndRestarts();
+}
+
+TEST_F(EnclaveProcessTest, KilledEnclaveIsRestartedLocked) {
+  Unlock();
+  const pid_t old = client_->pid();
+  ASSERT_EQ(kill(old, SIGKILL), 0);
+  ExpectEnclaveDiesAndRestarts();
+  EXPECT_FALSE(client_->unlocked());
+  Unlock();  // and it can be unlocked again
+}
+
+TEST_F(EnclaveProcessTest, UnlockFromHandedFdKeepsPinOutOfBroker) {
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  // The "CLI" end writes the PIN; the broker only passes the other end along.
+  ASSERT_EQ(write(sv[1], "1234\n", 5), 5);
+  EXPECT_TRUE(client_->UnlockFromFd(sv[0]).ok());
+  close(sv[0]);
+  close(sv[1]);
+  EXPECT_TRUE(client_->unlocked());
+}
+
+}  // namespace
+}  // namespace keycell
