@@ -12,7 +12,7 @@ enum Flag : uint32_t {
   kWhenUnlocked = 1u << 1,  // allowed after Unlock
   kOnce = 1u << 2,          // at most once per process (Hello)
   kNeedsFd = 1u << 3,       // the frame must carry exactly one fd
-  kMayTakeFd = 1u << 4,     // the handler decides (Unlock reads the PIN from an fd or not)
+  kMayTakeFd = 1u << 4,     // the handler decides: a PIN or secret read from the fd, or not
 };
 
 struct HandlerEntry {
@@ -28,9 +28,9 @@ constexpr HandlerEntry kHandlers[] = {
     {keycell_ipc_Request_status_tag, kWhenLocked | kWhenUnlocked, HandleStatus},
     {keycell_ipc_Request_unlock_tag, kWhenLocked | kMayTakeFd, HandleUnlock},
     {keycell_ipc_Request_lock_tag, kWhenLocked | kWhenUnlocked, HandleLock},
-    {keycell_ipc_Request_seal_tag, kWhenUnlocked, HandleSeal},
-    {keycell_ipc_Request_reseal_tag, kWhenUnlocked, HandleReseal},
-    {keycell_ipc_Request_reveal_tag, kWhenUnlocked, HandleReveal},
+    {keycell_ipc_Request_seal_tag, kWhenUnlocked | kMayTakeFd, HandleSeal},
+    {keycell_ipc_Request_reseal_tag, kWhenUnlocked | kMayTakeFd, HandleReseal},
+    {keycell_ipc_Request_reveal_tag, kWhenUnlocked | kMayTakeFd, HandleReveal},
     {keycell_ipc_Request_write_env_tag, kWhenUnlocked | kNeedsFd, HandleWriteEnv},
     {keycell_ipc_Request_hmac_tag, kWhenUnlocked, HandleHmac},
 };

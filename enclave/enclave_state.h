@@ -36,11 +36,18 @@ class EnclaveState {
   // kMaxPinFailures wrong PINs every later check fails with kPinLocked.
   Status VerifyPin(SecretView pin);
 
+  // HMAC-SHA256(fingerprint key, "keycell/fingerprint/v1" || secret), truncated to 16
+  // bytes. The key is derived from the KEK at unlock, so a fingerprint identifies a
+  // value across versions without making a short secret guessable offline.
+  Status Fingerprint(SecretView secret, uint8_t out[16]) const;
+
   // Set by Lock (or a PIN lockout): the serve loop ends the process after replying.
   bool exit_requested() const { return exit_requested_; }
   void request_exit() { exit_requested_ = true; }
 
  private:
+  Status DeriveFingerprintKey();
+
   TokenBackend& token_;
   std::function<Status()> on_unlocked_;
   bool unlocked_ = false;
@@ -50,6 +57,7 @@ class EnclaveState {
   int pin_failures_ = 0;
   SecureBuffer pin_key_;  // random HMAC key
   SecureBuffer pin_mac_;  // HMAC-SHA256(pin_key_, pin)
+  SecureBuffer fingerprint_key_;
 };
 
 }  // namespace keycell::enclave

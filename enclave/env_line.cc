@@ -98,4 +98,16 @@ Result<SecureBuffer> FormatEnvLine(std::string_view name, SecretView value) {
   return line;
 }
 
+Result<SecureBuffer> FormatNulRecord(std::string_view name, SecretView value) {
+  if (!ValidEnvName(name)) return Status(Err::kInvalidArgument, "env: bad variable name");
+  if (memchr(value.data(), '\0', value.size()) != nullptr)
+    return Status(Err::kInvalidArgument, "env: value contains NUL");
+  KC_ASSIGN_OR_RETURN(SecureBuffer rec, SecureBuffer::Allocate(name.size() + 1 + value.size() + 1));
+  memcpy(rec.data(), name.data(), name.size());
+  rec.data()[name.size()] = '\0';
+  if (!value.empty()) memcpy(rec.data() + name.size() + 1, value.data(), value.size());
+  rec.data()[rec.size() - 1] = '\0';
+  return rec;
+}
+
 }  // namespace keycell::enclave

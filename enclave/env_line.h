@@ -19,4 +19,8 @@ namespace keycell::enclave {
 // Errors: kInvalidArgument (bad name, NUL or invalid UTF-8 in the value).
 Result<SecureBuffer> FormatEnvLine(std::string_view name, SecretView value);
 
+// Formats "NAME\0value\0": the exact bytes, for a process environment built by
+// `keycell run`. Errors: kInvalidArgument (bad name, NUL in the value).
+Result<SecureBuffer> FormatNulRecord(std::string_view name, SecretView value);
+
 }  // namespace keycell::enclave

@@ -21,6 +21,7 @@ constexpr size_t kMaxPinBytes = 256;
 constexpr int kPinReadTimeoutMs = 60 * 1000;   // a human may be typing on the other end
 constexpr int kEnvWriteTimeoutMs = 10 * 1000;  // a reader that stalls longer is broken
 constexpr size_t kMaxPurposeBytes = 256;
+constexpr int kSecretReadTimeoutMs = 10 * 1000;
 
 int64_t Now() {
   timespec ts{};
@@ -68,6 +69,47 @@ Result<SecureBuffer> ReadPinLine(int fd) {
   if (n > 0 && pin.data()[n - 1] == '\r') --n;
   pin.resize(n);
   return pin;
+}
+
+// Reads a secret to EOF from a pipe the CLI filled, so the value never crosses the
+// broker. One byte over the cap is read to tell "exactly 64 KiB" from "too large".
+Result<SecureBuffer> ReadSecretFromFd(int fd) {
+  KC_ASSIGN_OR_RETURN(SecureBuffer secret, SecureBuffer::Allocate(kMaxSecretBytes + 1));
+  size_t n = 0;
+  while (n < secret.size()) {
+    pollfd p{fd, POLLIN, 0};
+    const int ready = poll(&p, 1, kSecretReadTimeoutMs);
+    if (ready == 0) return Status(Err::kTimeout, "secret: writer stalled");
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready < 0) return Status(Err::kUpstreamIo, "secret: poll", errno);
+    const ssize_t r = read(fd, secret.data() + n, secret.size() - n);
+    if (r < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    if (r < 0) return Status(Err::kUpstreamIo, "secret: read", errno);
+    if (r == 0) break;
+    n += static_cast<size_t>(r);
+  }
+  if (n > kMaxSecretBytes) return Status(Err::kTooLarge, "seal: secret over 64 KiB");
+  secret.resize(n);
+  return secret;
+}
+
+// The secret of a Seal/Reseal: attachment `index`, or the passed fd if `from_fd`.
+// Exactly one of the two carries it.
+Result<SecureBuffer> RequestSecret(bool from_fd, const UniqueFd& fd, ByteView attachment) {
+  if (from_fd != fd.valid()) return Status(Err::kBadFrame, "seal: fd iff secret_from_fd");
+  if (from_fd) {
+    if (!attachment.empty()) return Status(Err::kBadFrame, "seal: secret twice");
+    return ReadSecretFromFd(fd.get());
+  }
+  return SecureBuffer::CopyOf(attachment);
+}
+
+Status SetSealed(EnclaveState& s, SecretView secret, Reply* reply) {
+  reply->resp.which_body = keycell_ipc_Response_sealed_tag;
+  keycell_ipc_SealResult& out = reply->resp.body.sealed;
+  out.sealed_format = kSealedFormat;
+  out.fingerprint.size = 16;
+  return s.Fingerprint(secret, out.fingerprint.bytes);
 }
 
 Status WriteAll(int fd, SecretView data) {
@@ -158,22 +200,21 @@ Status HandleLock(EnclaveState& s, const keycell_ipc_Request&, const ipc::Attach
 }
 
 Status HandleSeal(EnclaveState& s, const keycell_ipc_Request& req, const ipc::Attachments& att,
-                  UniqueFd, Reply* reply) {
-  KC_RETURN_IF_ERROR(RequireAttachments(att, 1));
+                  UniqueFd fd, Reply* reply) {
   const keycell_ipc_Seal& in = req.body.seal;
+  KC_RETURN_IF_ERROR(RequireAttachments(att, in.secret_from_fd ? 0 : 1));
+  KC_ASSIGN_OR_RETURN(SecureBuffer secret, RequestSecret(in.secret_from_fd, fd, in.secret_from_fd ? ByteView() : att[0]));
   KC_RETURN_IF_ERROR(ValidatePolicy(in.policy));
   if (Expired(in.policy, Now())) return Status(Err::kInvalidArgument, "seal: expiry in the past");
-  KC_ASSIGN_OR_RETURN(reply->blob,
-                      SealRecord(s.token(), in.ref, in.policy, SecretView(att[0].data(), att[0].size())));
-  reply->resp.which_body = keycell_ipc_Response_sealed_tag;
-  reply->resp.body.sealed.sealed_format = kSealedFormat;
-  return Status::Ok();
+  KC_ASSIGN_OR_RETURN(reply->blob, SealRecord(s.token(), in.ref, in.policy, secret.view()));
+  return SetSealed(s, secret.view(), reply);
 }
 
 Status HandleReseal(EnclaveState& s, const keycell_ipc_Request& req, const ipc::Attachments& att,
-                    UniqueFd, Reply* reply) {
+                    UniqueFd fd, Reply* reply) {
   KC_RETURN_IF_ERROR(RequireAttachments(att, 3));
   const keycell_ipc_Reseal& in = req.body.reseal;
+  KC_ASSIGN_OR_RETURN(SecureBuffer fresh, RequestSecret(in.secret_from_fd, fd, att[1]));
   KC_ASSIGN_OR_RETURN(Unsealed old, UnsealRecord(s.token(), in.ref, att[0]));
   const Policy& next = in.has_policy ? in.policy : old.policy;
   KC_RETURN_IF_ERROR(ValidatePolicy(next));
@@ -181,17 +222,16 @@ Status HandleReseal(EnclaveState& s, const keycell_ipc_Request& req, const ipc::
     if (att[2].empty()) return Status(Err::kPolicyDenied, "reseal: widening a policy needs the PIN");
     KC_RETURN_IF_ERROR(s.VerifyPin(SecretView(att[2].data(), att[2].size())));
   }
-  const SecretView secret = att[1].empty() ? old.secret : SecretView(att[1].data(), att[1].size());
+  const SecretView secret = fresh.empty() ? old.secret : fresh.view();
   KC_ASSIGN_OR_RETURN(reply->blob, SealRecord(s.token(), in.has_new_ref ? in.new_ref : in.ref, next, secret));
-  reply->resp.which_body = keycell_ipc_Response_sealed_tag;
-  reply->resp.body.sealed.sealed_format = kSealedFormat;
-  return Status::Ok();
+  return SetSealed(s, secret, reply);
 }
 
 Status HandleReveal(EnclaveState& s, const keycell_ipc_Request& req, const ipc::Attachments& att,
-                    UniqueFd, Reply* reply) {
+                    UniqueFd fd, Reply* reply) {
   KC_RETURN_IF_ERROR(RequireAttachments(att, 1));
   const keycell_ipc_Reveal& in = req.body.reveal;
+  if (in.to_fd != fd.valid()) return Status(Err::kBadFrame, "reveal: fd iff to_fd");
   const std::string_view purpose = in.purpose;
   if (purpose.find_first_not_of(" \t") == std::string_view::npos || purpose.size() > kMaxPurposeBytes)
     return Status(Err::kInvalidArgument, "reveal: a purpose is required");
@@ -199,8 +239,13 @@ Status HandleReveal(EnclaveState& s, const keycell_ipc_Request& req, const ipc::
   if (!u.policy.reveal) return Status(Err::kPolicyDenied, "reveal: not allowed by the sealed policy");
   if (!RevealAllowed(u.policy, in.agent_id))
     return Status(Err::kPolicyDenied, "reveal: not allowed for this agent");
-  KC_ASSIGN_OR_RETURN(reply->secret, SecureBuffer::CopyOf(u.secret.bytes()));
   reply->resp.which_body = keycell_ipc_Response_revealed_tag;
+  if (in.to_fd) {
+    // Straight to the caller's pipe: the plaintext never passes through the broker.
+    KC_RETURN_IF_ERROR(CheckEnvDestination(fd.get()));
+    return WriteAll(fd.get(), u.secret);
+  }
+  KC_ASSIGN_OR_RETURN(reply->secret, SecureBuffer::CopyOf(u.secret.bytes()));
   return Status::Ok();
 }
 
@@ -209,6 +254,9 @@ Status HandleWriteEnv(EnclaveState& s, const keycell_ipc_Request& req, const ipc
   const keycell_ipc_WriteEnv& in = req.body.write_env;
   KC_RETURN_IF_ERROR(RequireAttachments(att, in.entries_count));
   KC_RETURN_IF_ERROR(CheckEnvDestination(fd.get()));
+  const int32_t format = WireEnum(in.format);
+  if (format != keycell_ipc_EnvFormat_ENV_DOTENV && format != keycell_ipc_EnvFormat_ENV_NUL_RECORDS)
+    return Status(Err::kInvalidArgument, "env: unknown format");
   reply->resp.which_body = keycell_ipc_Response_env_written_tag;
   keycell_ipc_WriteEnvResult& out = reply->resp.body.env_written;
   for (pb_size_t i = 0; i < in.entries_count; ++i) {
@@ -217,7 +265,8 @@ Status HandleWriteEnv(EnclaveState& s, const keycell_ipc_Request& req, const ipc
     Result<SecureBuffer> line =
         !u.ok()                  ? Result<SecureBuffer>(u.status())
         : !u->policy.env_export ? Result<SecureBuffer>(Status(Err::kPolicyDenied, "env: export not allowed"))
-                                 : FormatEnvLine(e.env_name, u->secret);
+        : format == keycell_ipc_EnvFormat_ENV_NUL_RECORDS ? FormatNulRecord(e.env_name, u->secret)
+                                                             : FormatEnvLine(e.env_name, u->secret);
     if (!line.ok()) {
       // Tampering is never "skipped": a forged record stops the whole write.
       if (line.status().code() == Err::kTampered) return line.status();

@@ -71,7 +71,7 @@ bool ValidAgentId(std::string_view s) {
 
 Status ValidateInjection(const keycell_ipc_Injection& in) {
   const std::string_view name = in.name, prefix = in.prefix;
-  switch (in.kind) {
+  switch (WireEnum(in.kind)) {
     case keycell_ipc_InjectKind_INJECT_NONE:
     case keycell_ipc_InjectKind_INJECT_BEARER:
     case keycell_ipc_InjectKind_INJECT_BASIC:
@@ -87,7 +87,8 @@ Status ValidateInjection(const keycell_ipc_Injection& in) {
       if (!prefix.empty()) return Status(Err::kInvalidArgument, "policy.injection: prefix only for header");
       return Status::Ok();
     case keycell_ipc_InjectKind_INJECT_COOKIE:
-      if (!ValidToken(name)) return Status(Err::kInvalidArgument, "policy.injection: bad cookie name");
+      // No name: the secret is a whole "name=value" cookie pair.
+      if (!name.empty() && !ValidToken(name)) return Status(Err::kInvalidArgument, "policy.injection: bad cookie name");
       if (!prefix.empty()) return Status(Err::kInvalidArgument, "policy.injection: prefix only for header");
       return Status::Ok();
   }
@@ -184,7 +185,7 @@ bool IsWidening(const Policy& prev, const Policy& next) {
   const keycell_ipc_Injection none = keycell_ipc_Injection_init_zero;
   const keycell_ipc_Injection& a = prev.has_injection ? prev.injection : none;
   const keycell_ipc_Injection& b = next.has_injection ? next.injection : none;
-  return a.kind != b.kind || strcmp(a.name, b.name) != 0 || strcmp(a.prefix, b.prefix) != 0;
+  return WireEnum(a.kind) != WireEnum(b.kind) || strcmp(a.name, b.name) != 0 || strcmp(a.prefix, b.prefix) != 0;
 }
 
 bool ValidEnvName(std::string_view name) {

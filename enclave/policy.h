@@ -2,6 +2,8 @@
 // The policy sealed with every secret, and the checks the enclave makes against it.
 // The enclave's verdict is authoritative; the broker may check early, never instead.
 
+#include <string.h>
+
 #include <cstdint>
 #include <string_view>
 
@@ -11,6 +13,17 @@
 namespace keycell::enclave {
 
 using Policy = keycell_ipc_Policy;
+
+// The numeric value of an enum field decoded from the wire. nanopb stores whatever
+// number arrived, and loading an out-of-range value through the enum type is undefined
+// behaviour, so wire enums are only ever read through this.
+template <class E>
+int32_t WireEnum(const E& e) {
+  static_assert(sizeof(E) == sizeof(int32_t));
+  int32_t v;
+  memcpy(&v, &e, sizeof(v));
+  return v;
+}
 
 // Syntax checks for a policy about to be sealed: lower-case DNS names or "*.suffix",
 // ports ≤ 65535, a complete injection recipe with header-safe names, agent ids of

@@ -103,6 +103,11 @@ bool ShouldLockAllMemory(rlim_t memlock_soft_limit, bool has_cap_ipc_lock) {
 }
 
 bool TryLockAllMemory() {
+#if defined(__SANITIZE_ADDRESS__)
+  // ASan reserves terabytes of shadow memory: locking "all" of it cannot work. Sanitizer
+  // builds rely on SecureBuffer's per-buffer mlock, as unprivileged processes do.
+  return false;
+#endif
   rlimit memlock{};
   if (getrlimit(RLIMIT_MEMLOCK, &memlock) != 0) return false;
   if (!ShouldLockAllMemory(memlock.rlim_cur, HasCapIpcLock())) return false;

@@ -132,6 +132,18 @@ constexpr ArgRule kServingArgs[] = {
      "glibc fstat(fd) == newfstatat(fd, \"\", AT_EMPTY_PATH): S_ISSOCK/S_ISREG checks"},
 };
 
+// ---- Sanitizer builds only (KEYCELL_SANITIZE): what the ASan/UBSan runtime itself
+// calls while the enclave serves. Never present in a release build. ----
+#if defined(__SANITIZE_ADDRESS__)
+constexpr SyscallRule kSanitizerAllow[] = {
+    {SCMP_SYS(pipe2), "ASan runtime: IsAccessibleMemoryRange() probes memory through a pipe"},
+    {SCMP_SYS(sigaltstack), "ASan runtime: alternate stack for its own signal handlers"},
+};
+constexpr ArgRule kSanitizerArgs[] = {
+    {SCMP_SYS(madvise), {Eq(2, MADV_NOHUGEPAGE)}, "ASan allocator: shadow pages without huge pages"},
+};
+#endif
+
 template <class T, size_t N, size_t M>
 std::vector<T> Concat(const T (&a)[N], const T (&b)[M]) {
   std::vector<T> out(std::begin(a), std::end(a));
@@ -196,13 +208,22 @@ Result<std::string> ReadAll(int fd) {
 }  // namespace
 
 std::vector<SyscallRule> AllowRules(Stage stage) {
-  if (stage == Stage::kLocked) return Concat(kCommonAllow, kLockedAllow);
-  return std::vector<SyscallRule>(std::begin(kCommonAllow), std::end(kCommonAllow));
+  std::vector<SyscallRule> rules = stage == Stage::kLocked
+                                       ? Concat(kCommonAllow, kLockedAllow)
+                                       : std::vector<SyscallRule>(std::begin(kCommonAllow), std::end(kCommonAllow));
+#if defined(__SANITIZE_ADDRESS__)
+  rules.insert(rules.end(), std::begin(kSanitizerAllow), std::end(kSanitizerAllow));
+#endif
+  return rules;
 }
 
 std::vector<ArgRule> ArgRules(Stage stage) {
-  if (stage == Stage::kLocked) return Concat(kCommonArgs, kLockedArgs);
-  return Concat(kCommonArgs, kServingArgs);
+  std::vector<ArgRule> rules =
+      stage == Stage::kLocked ? Concat(kCommonArgs, kLockedArgs) : Concat(kCommonArgs, kServingArgs);
+#if defined(__SANITIZE_ADDRESS__)
+  rules.insert(rules.end(), std::begin(kSanitizerArgs), std::end(kSanitizerArgs));
+#endif
+  return rules;
 }
 
 Status ApplySeccomp(Stage stage, const SeccompOptions& options) {

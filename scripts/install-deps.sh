@@ -7,7 +7,7 @@ packages=(
   # toolchain
   g++ clang libclang-rt-14-dev cmake ninja-build pkg-config
   # libraries
-  libmbedtls-dev libseccomp-dev libnanopb-dev nanopb libcjson-dev libsqlite3-dev libp11-kit-dev
+  libmbedtls-dev libseccomp-dev libnanopb-dev nanopb libcjson-dev libsqlite3-dev libp11-kit-dev libcli11-dev
   # the token: SoftHSM2 (module + tools)
   softhsm2 libsofthsm2
   # tests

@@ -98,18 +98,18 @@ int Check(broker::EnclaveClient& client, int pin_fd) {
   ref.version = 1;
   auto blob = client.Seal(ref, CanaryPolicy(), canary->view());
   if (!blob.ok()) return Fail("seal", blob.status());
-  auto shown = client.Reveal(ref, *blob, "keycell selfcheck", "");
+  auto shown = client.Reveal(ref, blob->blob, "keycell selfcheck", "");
   if (!shown.ok()) return Fail("reveal", shown.status());
   if (!ConstantTimeEqual(shown->view().bytes(), canary->view().bytes()))
     return Fail("reveal", Status(Err::kInternal, "revealed value differs from the canary"));
   int p[2];
   if (pipe2(p, O_CLOEXEC) != 0) return Fail("pipe", Status(Err::kInternal, "pipe", errno));
   UniqueFd rd(p[0]), wr(p[1]);
-  const broker::EnvItem items[] = {{ref, "KC_CANARY", *blob}};
+  const broker::EnvItem items[] = {{ref, "KC_CANARY", blob->blob}};
   auto env = client.WriteEnv(wr.get(), items);
   if (!env.ok()) return Fail("write env", env.status());
   if (Status st = CheckEnvLine(rd.get(), canary->view()); !st.ok()) return Fail("write env", st);
-  auto mac = client.Hmac(ref, *blob, AsBytes("selfcheck"));
+  auto mac = client.Hmac(ref, blob->blob, AsBytes("selfcheck"));
   uint8_t expect[32];
   mbedtls_md_hmac(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), canary->data(), canary->size(),
                   reinterpret_cast<const uint8_t*>("selfcheck"), 9, expect);

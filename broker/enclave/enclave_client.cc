@@ -237,27 +237,49 @@ keycell::Status EnclaveClient::Lock() {
   return keycell::Status::Ok();
 }
 
-Result<std::vector<uint8_t>> EnclaveClient::Seal(const RecordRef& ref, const Policy& policy,
-                                                 SecretView secret) {
+Result<Sealed> EnclaveClient::Seal(const RecordRef& ref, const Policy& policy, SecretView secret) {
   std::lock_guard<std::mutex> lock(mu_);
+  return SealLocked(ref, policy, secret, -1);
+}
+
+Result<Sealed> EnclaveClient::SealFromFd(const RecordRef& ref, const Policy& policy, int secret_fd) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return SealLocked(ref, policy, SecretView(), secret_fd);
+}
+
+namespace {
+
+Result<Sealed> SealedFrom(const keycell_ipc_Response& resp, const ipc::Attachments& att) {
+  if (att.count != 1 || resp.body.sealed.fingerprint.size != 16)
+    return keycell::Status(Err::kBadFrame, "seal: malformed response");
+  Sealed out;
+  out.blob.assign(att[0].begin(), att[0].end());
+  memcpy(out.fingerprint.data(), resp.body.sealed.fingerprint.bytes, 16);
+  return out;
+}
+
+}  // namespace
+
+Result<Sealed> EnclaveClient::SealLocked(const RecordRef& ref, const Policy& policy, SecretView secret, int fd) {
   KC_RETURN_IF_ERROR(EnsureRunningLocked());
   KC_RETURN_IF_ERROR(RequireUnlockedLocked());
   RequestStorage s;
   s.req.which_body = keycell_ipc_Request_seal_tag;
-  s.req.body.seal.has_ref = s.req.body.seal.has_policy = true;
-  s.req.body.seal.ref = ref;
-  s.req.body.seal.policy = policy;
+  keycell_ipc_Seal& r = s.req.body.seal;
+  r.has_ref = r.has_policy = true;
+  r.ref = ref;
+  r.policy = policy;
+  r.secret_from_fd = fd >= 0;
   const ByteView att_in[] = {secret.bytes()};
   keycell_ipc_Response resp;
   ipc::Frame frame;
   ipc::Attachments att;
-  KC_RETURN_IF_ERROR(CallLocked(&s.req, att_in, -1, keycell_ipc_Response_sealed_tag,
-                                launch_.call_timeout_ms, &resp, &frame, &att));
-  if (att.count != 1) return keycell::Status(Err::kBadFrame, "seal: no blob in response");
-  return std::vector<uint8_t>(att[0].begin(), att[0].end());
+  KC_RETURN_IF_ERROR(CallLocked(&s.req, fd >= 0 ? std::span<const ByteView>() : att_in, fd,
+                                keycell_ipc_Response_sealed_tag, launch_.call_timeout_ms, &resp, &frame, &att));
+  return SealedFrom(resp, att);
 }
 
-Result<std::vector<uint8_t>> EnclaveClient::Reseal(const ResealArgs& a) {
+Result<Sealed> EnclaveClient::Reseal(const ResealArgs& a) {
   std::lock_guard<std::mutex> lock(mu_);
   KC_RETURN_IF_ERROR(EnsureRunningLocked());
   KC_RETURN_IF_ERROR(RequireUnlockedLocked());
@@ -267,6 +289,7 @@ Result<std::vector<uint8_t>> EnclaveClient::Reseal(const ResealArgs& a) {
   r.has_ref = r.has_new_ref = true;
   r.ref = a.ref;
   r.new_ref = a.new_ref;
+  r.secret_from_fd = a.new_secret_fd >= 0;
   if (a.policy != nullptr) {
     r.has_policy = true;
     r.policy = *a.policy;
@@ -275,11 +298,25 @@ Result<std::vector<uint8_t>> EnclaveClient::Reseal(const ResealArgs& a) {
   keycell_ipc_Response resp;
   ipc::Frame frame;
   ipc::Attachments att;
-  KC_RETURN_IF_ERROR(CallLocked(&s.req, att_in, -1, keycell_ipc_Response_sealed_tag,
+  KC_RETURN_IF_ERROR(CallLocked(&s.req, att_in, a.new_secret_fd, keycell_ipc_Response_sealed_tag,
                                 launch_.call_timeout_ms, &resp, &frame, &att));
-  if (att.count != 1) return keycell::Status(Err::kBadFrame, "reseal: no blob in response");
-  return std::vector<uint8_t>(att[0].begin(), att[0].end());
+  return SealedFrom(resp, att);
 }
+
+namespace {
+
+void FillReveal(keycell_ipc_Request* req, const RecordRef& ref, std::string_view purpose,
+                std::string_view agent_id, bool to_fd) {
+  req->which_body = keycell_ipc_Request_reveal_tag;
+  keycell_ipc_Reveal& r = req->body.reveal;
+  r.has_ref = true;
+  r.ref = ref;
+  r.to_fd = to_fd;
+  CopyString(r.purpose, sizeof(r.purpose), purpose);
+  CopyString(r.agent_id, sizeof(r.agent_id), agent_id);
+}
+
+}  // namespace
 
 Result<SecureBuffer> EnclaveClient::Reveal(const RecordRef& ref, ByteView blob,
                                            std::string_view purpose, std::string_view agent_id) {
@@ -287,12 +324,7 @@ Result<SecureBuffer> EnclaveClient::Reveal(const RecordRef& ref, ByteView blob,
   KC_RETURN_IF_ERROR(EnsureRunningLocked());
   KC_RETURN_IF_ERROR(RequireUnlockedLocked());
   RequestStorage s;
-  s.req.which_body = keycell_ipc_Request_reveal_tag;
-  keycell_ipc_Reveal& r = s.req.body.reveal;
-  r.has_ref = true;
-  r.ref = ref;
-  CopyString(r.purpose, sizeof(r.purpose), purpose);
-  CopyString(r.agent_id, sizeof(r.agent_id), agent_id);
+  FillReveal(&s.req, ref, purpose, agent_id, false);
   const ByteView att_in[] = {blob};
   keycell_ipc_Response resp;
   ipc::Frame frame;
@@ -303,7 +335,22 @@ Result<SecureBuffer> EnclaveClient::Reveal(const RecordRef& ref, ByteView blob,
   return SecureBuffer::CopyOf(att[0]);  // frame (locked memory) is wiped when it goes
 }
 
-Result<WriteEnvOutcome> EnclaveClient::WriteEnv(int fd, std::span<const EnvItem> items) {
+keycell::Status EnclaveClient::RevealToFd(const RecordRef& ref, ByteView blob, std::string_view purpose,
+                                          std::string_view agent_id, int fd) {
+  std::lock_guard<std::mutex> lock(mu_);
+  KC_RETURN_IF_ERROR(EnsureRunningLocked());
+  KC_RETURN_IF_ERROR(RequireUnlockedLocked());
+  RequestStorage s;
+  FillReveal(&s.req, ref, purpose, agent_id, true);
+  const ByteView att_in[] = {blob};
+  keycell_ipc_Response resp;
+  ipc::Frame frame;
+  ipc::Attachments att;
+  return CallLocked(&s.req, att_in, fd, keycell_ipc_Response_revealed_tag, launch_.call_timeout_ms, &resp,
+                    &frame, &att);
+}
+
+Result<WriteEnvOutcome> EnclaveClient::WriteEnv(int fd, std::span<const EnvItem> items, EnvFormat format) {
   if (items.size() > ipc::kMaxAttachments) return keycell::Status(Err::kTooLarge, "env: too many entries");
   std::lock_guard<std::mutex> lock(mu_);
   KC_RETURN_IF_ERROR(EnsureRunningLocked());
@@ -311,6 +358,7 @@ Result<WriteEnvOutcome> EnclaveClient::WriteEnv(int fd, std::span<const EnvItem>
   RequestStorage s;
   s.req.which_body = keycell_ipc_Request_write_env_tag;
   keycell_ipc_WriteEnv& w = s.req.body.write_env;
+  w.format = format == EnvFormat::kNulRecords ? keycell_ipc_EnvFormat_ENV_NUL_RECORDS : keycell_ipc_EnvFormat_ENV_DOTENV;
   std::vector<ByteView> blobs;
   for (const EnvItem& it : items) {
     keycell_ipc_EnvEntry& e = w.entries[w.entries_count++];

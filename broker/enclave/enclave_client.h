@@ -64,12 +64,21 @@ struct WriteEnvOutcome {
   std::vector<std::string> skipped;  // env names the sealed policy refused
 };
 
+// A sealed record as the enclave returns it.
+struct Sealed {
+  std::vector<uint8_t> blob;
+  std::array<uint8_t, 16> fingerprint{};  // same value ⇔ same fingerprint (needs the token)
+};
+
+enum class EnvFormat { kDotenv, kNulRecords };
+
 struct ResealArgs {
   RecordRef ref;                 // what `blob` is bound to
   ByteView blob;
   RecordRef new_ref;             // what the result is bound to
   const Policy* policy = nullptr;  // nullptr: keep the sealed policy
   SecretView new_secret;         // empty: keep the sealed secret
+  int new_secret_fd = -1;        // or: the enclave reads the new secret from this fd to EOF
   SecretView pin;                // needed when the new policy widens the old one
 };
 
@@ -92,14 +101,23 @@ class EnclaveClient {
   // Ends the enclave (the strongest wipe); the next call starts a locked one.
   keycell::Status Lock();
 
-  Result<std::vector<uint8_t>> Seal(const RecordRef& ref, const Policy& policy, SecretView secret);
-  Result<std::vector<uint8_t>> Reseal(const ResealArgs& args);
+  Result<Sealed> Seal(const RecordRef& ref, const Policy& policy, SecretView secret);
+  // The enclave reads the secret to EOF from `secret_fd` (e.g. a pipe the CLI filled),
+  // so it never passes through this process. Errors as Seal, plus kTooLarge, kTimeout.
+  Result<Sealed> SealFromFd(const RecordRef& ref, const Policy& policy, int secret_fd);
+  Result<Sealed> Reseal(const ResealArgs& args);
   // Errors: kPolicyDenied (reveal not allowed, other agent, expired), kInvalidArgument
   // (no purpose), kTampered, kLocked.
   Result<SecureBuffer> Reveal(const RecordRef& ref, ByteView blob, std::string_view purpose,
                               std::string_view agent_id);
-  // The enclave writes NAME=value lines to `fd` (a regular file or pipe).
-  Result<WriteEnvOutcome> WriteEnv(int fd, std::span<const EnvItem> items);
+  // The enclave writes the plaintext to `fd` (a pipe or file of the caller's) instead:
+  // it never passes through this process.
+  keycell::Status RevealToFd(const RecordRef& ref, ByteView blob, std::string_view purpose,
+                             std::string_view agent_id, int fd);
+  // The enclave writes NAME=value lines (or NAME\0value\0 records) to `fd`, a
+  // regular file or pipe.
+  Result<WriteEnvOutcome> WriteEnv(int fd, std::span<const EnvItem> items,
+                                   EnvFormat format = EnvFormat::kDotenv);
   Result<std::array<uint8_t, 32>> Hmac(const RecordRef& ref, ByteView blob, ByteView data);
 
   int restarts() const;
@@ -122,6 +140,7 @@ class EnclaveClient {
                              int fd, pb_size_t expected_body, int timeout_ms,
                              keycell_ipc_Response* resp, ipc::Frame* frame, ipc::Attachments* att);
   keycell::Status RequireUnlockedLocked() const;
+  Result<Sealed> SealLocked(const RecordRef& ref, const Policy& policy, SecretView secret, int fd);
   void NoteStatus(const keycell_ipc_StatusInfo& info);
 
   EnclaveLaunch launch_;

@@ -340,6 +340,85 @@ TEST_F(DispatchTest, HmacIsKeyedBySealedSecret) {
   EXPECT_EQ(memcmp(o.reply.resp.body.hmac.mac.bytes, expect, 32), 0);
 }
 
+TEST_F(DispatchTest, SealReadsTheSecretFromAHandedPipe) {
+  Unlock();
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  ASSERT_EQ(write(fds[1], "from-a-pipe", 11), 11);
+  close(fds[1]);
+  auto r = Req(keycell_ipc_Request_seal_tag);
+  r.body.seal.has_ref = r.body.seal.has_policy = true;
+  r.body.seal.ref = MakeRef("p", 1, "piped");
+  auto p = MakePolicy({"a.example.com"});
+  p.reveal = true;
+  r.body.seal.policy = p;
+  r.body.seal.secret_from_fd = true;
+  auto o = Send(r, {}, UniqueFd(fds[0]));
+  ASSERT_TRUE(o.ok);
+  ASSERT_EQ(o.reply.resp.status, 0) << o.reply.resp.error;
+  EXPECT_EQ(AsChars(Reveal(MakeRef("p", 1, "piped"), o.reply.blob, "check", "").reply.secret.view().bytes()),
+            "from-a-pipe");
+  // secret_from_fd without an fd, or an fd without the flag, is out of protocol.
+  EXPECT_FALSE(Send(r, {}).ok);
+}
+
+TEST_F(DispatchTest, SealFromPipeRefusesOversizedSecret) {
+  Unlock();
+  int fds[2];
+  ASSERT_EQ(pipe2(fds, O_NONBLOCK), 0);
+  fcntl(fds[1], F_SETPIPE_SZ, 1 << 20);
+  const std::string big(64 * 1024 + 1, 'x');
+  ASSERT_EQ(write(fds[1], big.data(), big.size()), static_cast<ssize_t>(big.size()));
+  close(fds[1]);
+  auto r = Req(keycell_ipc_Request_seal_tag);
+  r.body.seal.has_ref = r.body.seal.has_policy = true;
+  r.body.seal.ref = MakeRef("p", 1, "big");
+  r.body.seal.policy = MakePolicy({"a.example.com"});
+  r.body.seal.secret_from_fd = true;
+  auto o = Send(r, {}, UniqueFd(fds[0]));
+  ASSERT_TRUE(o.ok);
+  EXPECT_EQ(o.reply.resp.status, static_cast<int32_t>(Err::kTooLarge));
+}
+
+TEST_F(DispatchTest, FingerprintIdentifiesValuesNotRecords) {
+  Unlock();
+  auto seal = [&](const char* id, const char* secret) {
+    auto r = Req(keycell_ipc_Request_seal_tag);
+    r.body.seal.has_ref = r.body.seal.has_policy = true;
+    r.body.seal.ref = MakeRef(id, 1, "n");
+    r.body.seal.policy = MakePolicy({"a.example.com"});
+    auto o = Send(r, {AsBytes(secret)});
+    EXPECT_EQ(o.reply.resp.body.sealed.fingerprint.size, 16);
+    return std::string(reinterpret_cast<const char*>(o.reply.resp.body.sealed.fingerprint.bytes), 16);
+  };
+  const std::string a1 = seal("1", "same-value"), a2 = seal("2", "same-value"), b = seal("3", "other");
+  EXPECT_EQ(a1, a2);
+  EXPECT_NE(a1, b);
+}
+
+TEST_F(DispatchTest, WriteEnvNulRecordsCarryExactBytes) {
+  Unlock();
+  auto p = MakePolicy({"a.example.com"});
+  p.env_export = true;
+  const auto ref = MakeRef("1", 1, "a");
+  auto blob = Seal(ref, p, "line1\n'\"$x\\");
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  UniqueFd rd(fds[0]);
+  auto req = Req(keycell_ipc_Request_write_env_tag);
+  auto& w = req.body.write_env;
+  w.format = keycell_ipc_EnvFormat_ENV_NUL_RECORDS;
+  w.entries_count = 1;
+  w.entries[0].has_ref = true;
+  w.entries[0].ref = ref;
+  strcpy(w.entries[0].env_name, "K");
+  auto o = Send(req, {ByteView(blob)}, UniqueFd(fds[1]));
+  ASSERT_EQ(o.reply.resp.status, 0);
+  char buf[64] = {};
+  const ssize_t n = read(rd.get(), buf, sizeof(buf));
+  EXPECT_EQ(std::string(buf, n > 0 ? n : 0), std::string("K\0line1\n'\"$x\\\0", 14));
+}
+
 TEST_F(DispatchTest, LockEndsTheProcess) {
   Unlock();
   auto o = Send(Req(keycell_ipc_Request_lock_tag));

@@ -28,7 +28,8 @@ TEST(Policy, ValidatesInjectionRecipes) {
   EXPECT_FALSE(ValidatePolicy(MakePolicy({"a.example.com"}, keycell_ipc_InjectKind_INJECT_BEARER, "x", "")).ok());
   EXPECT_TRUE(ValidatePolicy(MakePolicy({"a.example.com"}, keycell_ipc_InjectKind_INJECT_COOKIE, "sid", "")).ok());
   auto p = MakePolicy({"a.example.com"});
-  p.injection.kind = static_cast<keycell_ipc_InjectKind>(42);
+  const int32_t unknown = 42;  // what a hostile peer can put on the wire
+  memcpy(&p.injection.kind, &unknown, sizeof(unknown));
   EXPECT_FALSE(ValidatePolicy(p).ok());
 }
 

@@ -116,13 +116,24 @@ TEST_F(EnclaveProcessTest, UnlockSealRevealWriteEnvLockUnderTheRealFilter) {
   p.env_export = true;
   const auto ref = MakeRef("cred-1", 1, "openai");
   const std::string canary = "sk-canary-\"quoted\"\nline2-$HOME-#x";
-  auto blob = client_->Seal(ref, p, Secret(canary));
-  ASSERT_TRUE(blob.ok()) << blob.status().where();
+  auto sealed = client_->Seal(ref, p, Secret(canary));
+  ASSERT_TRUE(sealed.ok()) << sealed.status().where();
+  auto* blob = &sealed->blob;
   EXPECT_EQ(std::string(blob->begin(), blob->end()).find("sk-canary"), std::string::npos);
 
   auto revealed = client_->Reveal(ref, *blob, "integration test", "");
   ASSERT_TRUE(revealed.ok()) << revealed.status().where();
   EXPECT_EQ(AsChars(revealed->view().bytes()), canary);
+
+  // Reveal straight into a caller's pipe: nothing in the response.
+  int rp[2];
+  ASSERT_EQ(pipe(rp), 0);
+  ASSERT_TRUE(client_->RevealToFd(ref, *blob, "integration test", "", rp[1]).ok());
+  close(rp[1]);
+  std::string piped(256, '\0');
+  piped.resize(static_cast<size_t>(std::max<ssize_t>(0, read(rp[0], piped.data(), piped.size()))));
+  close(rp[0]);
+  EXPECT_EQ(piped, canary);
 
   const std::string env_path = token_->dir() + "/out.env";
   const int fd = open(env_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -158,14 +169,56 @@ TEST_F(EnclaveProcessTest, UnlockSealRevealWriteEnvLockUnderTheRealFilter) {
   EXPECT_TRUE(client_->Reveal(ref, *blob, "again", "").ok());
 }
 
+// Through the real enclave: several hostile values, one of 64 KiB, into one file,
+// read back by python-dotenv.
+TEST_F(EnclaveProcessTest, WriteEnvRoundTripsHostileValues) {
+  Unlock();
+  auto p = MakePolicy({"a.example.com"});
+  p.env_export = true;
+  std::string big(64 * 1024, 'k');
+  for (size_t i = 0; i < big.size(); i += 101) big[i] = "\n\"'$# =\\"[i % 8];
+  const std::vector<std::pair<std::string, std::string>> values = {
+      {"NEWLINES", "a\nb\n"}, {"QUOTES", "it's \"x\""}, {"SHELL", "$HOME #c `id` a=b"},
+      {"UNICODE", "schl\xc3\xbcssel-\xf0\x9f\x94\x91"}, {"BIG", big}};
+  std::vector<std::vector<uint8_t>> blobs;
+  std::vector<broker::EnvItem> items;
+  for (size_t i = 0; i < values.size(); ++i) {
+    const auto ref = MakeRef(("id" + std::to_string(i)).c_str(), 1, values[i].first.c_str());
+    auto sealed = client_->Seal(ref, p, Secret(values[i].second));
+    ASSERT_TRUE(sealed.ok()) << sealed.status().where();
+    blobs.push_back(std::move(sealed->blob));
+    items.push_back({ref, values[i].first, blobs.back()});
+  }
+  const std::string env_path = token_->dir() + "/many.env";
+  const int fd = open(env_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  ASSERT_GE(fd, 0);
+  auto w = client_->WriteEnv(fd, items);
+  close(fd);
+  ASSERT_TRUE(w.ok()) << w.status().where();
+  EXPECT_EQ(w->written, values.size());
+  for (const auto& [name, value] : values) {
+    const std::string cmd = "/usr/bin/python3 -c 'import sys; from dotenv import dotenv_values; "
+                            "sys.stdout.write(dotenv_values(sys.argv[1], interpolate=False)[sys.argv[2]])' " +
+                            env_path + " " + name;
+    FILE* py = popen(cmd.c_str(), "r");
+    ASSERT_NE(py, nullptr);
+    std::string parsed;
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof(buf), py)) > 0) parsed.append(buf, n);
+    EXPECT_EQ(pclose(py), 0);
+    EXPECT_EQ(parsed, value) << name;
+  }
+}
+
 TEST_F(EnclaveProcessTest, TamperedRecordIsRefusedAndEnclaveSurvives) {
   // SoftHSM logs a failed GCM tag through syslog(); the enclave's shim keeps that
   // from opening a socket, which the sandbox would kill it for.
   Unlock();
   const auto ref = MakeRef("c", 1, "n");
-  auto blob = client_->Seal(ref, MakePolicy({"a.example.com"}), Secret("v"));
-  ASSERT_TRUE(blob.ok());
-  auto bad = *blob;
+  auto sealed = client_->Seal(ref, MakePolicy({"a.example.com"}), Secret("v"));
+  ASSERT_TRUE(sealed.ok());
+  auto bad = sealed->blob;
   bad[30] ^= 1;  // inside the wrapped data key: the token's GCM check fails
   EXPECT_EQ(client_->Reveal(ref, bad, "p", "").status().code(), Err::kTampered);
   EXPECT_EQ(client_->restarts(), 0);
