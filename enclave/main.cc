@@ -9,6 +9,7 @@
 // After a successful Unlock: Landlock stage 2 (no files at all) → seccomp stage 2.
 
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,6 +98,9 @@ int Run(int argc, char** argv) {
     fprintf(stderr, "keycell-enclave: --control-fd %d is not a stream socket\n", opt.control_fd);
     return 64;
   }
+  // A reader that went away (a closed pipe from WriteEnv/Reveal) must be an error
+  // reply, not a SIGPIPE that kills the unlocked enclave.
+  signal(SIGPIPE, SIG_IGN);
   if (Status st = sandbox::HardenProcess(); !st.ok()) return Die("harden", st);
   const int keep[] = {opt.control_fd};
   if (Status st = sandbox::CloseStrayFds(keep); !st.ok()) return Die("close fds", st);

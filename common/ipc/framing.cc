@@ -129,7 +129,11 @@ Status SendFrame(int sock, std::span<const ByteView> parts, int fd_to_pass, int 
 Result<Frame> RecvFrame(int sock, int timeout_ms) {
   Frame frame;
   uint8_t len[4];
-  KC_RETURN_IF_ERROR(RecvExact(sock, MutableByteView(len, 4), &frame.fd, true, timeout_ms));
+  // The first byte alone: an fd attached to any later byte then arrives on a later read
+  // and is refused, instead of riding along with the rest of the length prefix.
+  KC_RETURN_IF_ERROR(RecvExact(sock, MutableByteView(len, 1), &frame.fd, true, timeout_ms));
+  KC_RETURN_IF_ERROR(RecvExact(sock, MutableByteView(len + 1, 3), nullptr, false,
+                               timeout_ms == kNoTimeout ? kMidFrameTimeoutMs : timeout_ms));
   const uint32_t n = GetU32Be(len);
   if (n > kMaxFrameBytes) return Status(Err::kTooLarge, "ipc frame over kMaxFrameBytes");
   KC_ASSIGN_OR_RETURN(frame.payload, SecureBuffer::Allocate(n));

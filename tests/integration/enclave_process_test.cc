@@ -225,6 +225,28 @@ TEST_F(EnclaveProcessTest, TamperedRecordIsRefusedAndEnclaveSurvives) {
   EXPECT_TRUE(client_->Status().ok());
 }
 
+// A reader that went away is an I/O error for the caller, not a SIGPIPE that kills
+// (and so locks) the enclave. Found by ipc_request_fuzzer.
+TEST_F(EnclaveProcessTest, ClosedPipeIsAnErrorNotACrash) {
+  Unlock();
+  auto p = MakePolicy({"a.example.com"});
+  p.env_export = true;
+  p.reveal = true;
+  const auto ref = MakeRef("c", 1, "n");
+  auto sealed = client_->Seal(ref, p, Secret("v"));
+  ASSERT_TRUE(sealed.ok());
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  close(fds[0]);
+  const broker::EnvItem items[] = {{ref, "N", sealed->blob}};
+  auto w = client_->WriteEnv(fds[1], items);
+  EXPECT_EQ(w.status().code(), Err::kUpstreamIo);
+  EXPECT_EQ(client_->RevealToFd(ref, sealed->blob, "p", "", fds[1]).code(), Err::kUpstreamIo);
+  close(fds[1]);
+  EXPECT_EQ(client_->restarts(), 0);
+  EXPECT_TRUE(client_->unlocked());
+}
+
 TEST_F(EnclaveProcessTest, OversizedFrameKillsEnclave) {
   uint8_t len[4];
   PutU32Be(len, static_cast<uint32_t>(ipc::kMaxFrameBytes + 1));
