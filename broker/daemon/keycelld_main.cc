@@ -1,0 +1,152 @@
+// keycelld: the broker daemon. Holds the store (metadata + sealed records), supervises
+// keycell-enclave, and serves the CLI on a Unix socket. Like ssh-agent: unlocked once
+// by a human, used by many agents, locked again when idle.
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <thread>
+
+#include "broker/config/config.h"
+#include "broker/config/private_dir.h"
+#include "broker/daemon/control_server.h"
+#include "broker/daemon/enclave_launch.h"
+#include "broker/daemon/log.h"
+#include "broker/daemon/vault.h"
+
+namespace keycell::broker::daemon {
+namespace {
+
+constexpr char kHelp[] =
+    "usage: keycelld [--help]\n"
+    "\n"
+    "The keycell broker daemon. Runs in the foreground, logs one line per event to\n"
+    "stderr, serves the keycell CLI on $runtime_dir/keycelld.sock (0600, same uid only).\n"
+    "Usually started by the keycell CLI on first use; `keycell daemon` runs it in the\n"
+    "foreground. Configuration: docs/configuration.md (KEYCELL_* environment variables\n"
+    "override the config file). Signals: SIGTERM/SIGINT stop (the vault is locked\n"
+    "first), SIGHUP reloads log.level and idle_lock.\n";
+
+// One daemon per data dir: an flock held for the daemon's life.
+Result<UniqueFd> LockDataDir(const std::string& data_dir, std::string* holder) {
+  const std::string path = data_dir + "/keycelld.lock";
+  UniqueFd fd(open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+  if (!fd) return Status(Err::kUpstreamIo, "open lock file", errno);
+  if (flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+    char buf[32] = {};
+    (void)!pread(fd.get(), buf, sizeof(buf) - 1, 0);
+    *holder = buf;
+    return Status(Err::kUnavailable, "data dir locked");
+  }
+  const std::string pid = std::to_string(getpid());
+  (void)!ftruncate(fd.get(), 0);
+  (void)!pwrite(fd.get(), pid.data(), pid.size(), 0);
+  return fd;
+}
+
+int Fatal(const char* what, const std::string& detail) {
+  LogEvent(LogLevel::kError, "startup_failed", {{"step", what}, {"detail", detail}});
+  fprintf(stderr, "keycelld: %s: %s\n", what, detail.c_str());
+  return 1;
+}
+
+// Signals are handled on one thread with sigwait, so handling can take locks.
+void SignalLoop(ControlServer& server, std::atomic<int64_t>& idle_lock, std::atomic<bool>& stopping) {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&set, s);
+  for (;;) {
+    int sig = 0;
+    if (sigwait(&set, &sig) != 0) continue;
+    if (sig == SIGHUP) {
+      auto cfg = LoadConfig(ProcessEnvironment());
+      if (cfg.ok()) {
+        idle_lock = cfg->idle_lock_seconds;
+        SetLogLevel(ParseLogLevel(cfg->log_level));
+        LogEvent(LogLevel::kInfo, "config_reloaded", {{"idle_lock", std::to_string(cfg->idle_lock_seconds)}});
+      } else {
+        LogEvent(LogLevel::kWarn, "config_reload_failed", {{"detail", cfg.status().where()}});
+      }
+      continue;
+    }
+    LogEvent(LogLevel::kInfo, "stopping", {{"signal", sig == SIGTERM ? "TERM" : "INT"}});
+    stopping = true;
+    server.Stop();
+    return;
+  }
+}
+
+void IdleLockLoop(Vault& vault, std::atomic<int64_t>& idle_lock, std::atomic<bool>& stopping) {
+  while (!stopping.load()) {
+    sleep(1);
+    const int64_t limit = idle_lock.load();
+    if (limit > 0 && vault.enclave().unlocked() && vault.IdleSeconds() >= limit) {
+      const Status st = vault.enclave().Lock();
+      LogEvent(LogLevel::kInfo, "auto_lock", {{"idle_seconds", std::to_string(limit)}, {"result", st.ok() ? "ok" : st.where()}});
+    }
+  }
+}
+
+int Run() {
+  std::string why;
+  auto cfg = LoadConfig(ProcessEnvironment(), &why);
+  if (!cfg.ok()) return Fatal("config", why.empty() ? cfg.status().where() : why);
+  SetLogLevel(ParseLogLevel(cfg->log_level));
+  for (const std::string& w : cfg->warnings) LogEvent(LogLevel::kWarn, "config_warning", {{"detail", w}});
+  if (Status st = EnsurePrivateDir(cfg->data_dir, &why); !st.ok()) return Fatal("data dir", why);
+  if (Status st = EnsurePrivateDir(cfg->runtime_dir, &why); !st.ok()) return Fatal("runtime dir", why);
+  std::string holder;
+  auto lock = LockDataDir(cfg->data_dir, &holder);
+  if (!lock.ok()) {
+    if (lock.status().code() == Err::kUnavailable)
+      return Fatal("already running", "another keycelld (pid " + holder + ") serves " + cfg->data_dir);
+    return Fatal("lock file", strerror(lock.status().detail()));
+  }
+  auto store = store::Store::Open(cfg->data_dir + "/keycell.db");
+  if (!store.ok()) return Fatal("store", store.status().where());
+  auto enclave = EnclaveClient::Start(LaunchFor(*cfg));
+  if (!enclave.ok()) return Fatal("enclave", std::string(enclave.status().where()) + " (run: keycell init)");
+  auto server = ControlServer::Listen(ControlSocketPath(cfg->runtime_dir));
+  if (!server.ok()) return Fatal("control socket", strerror(server.status().detail()));
+
+  Vault vault(**store, **enclave, cfg->data_dir);
+  std::atomic<int64_t> idle_lock{cfg->idle_lock_seconds};
+  std::atomic<bool> stopping{false};
+  std::thread signals(SignalLoop, std::ref(**server), std::ref(idle_lock), std::ref(stopping));
+  std::thread idle(IdleLockLoop, std::ref(vault), std::ref(idle_lock), std::ref(stopping));
+  LogEvent(LogLevel::kInfo, "started", {{"pid", std::to_string(getpid())}, {"data_dir", cfg->data_dir},
+                                        {"socket", ControlSocketPath(cfg->runtime_dir)}});
+  (*server)->Serve(vault);
+  if (!stopping.exchange(true)) kill(getpid(), SIGTERM);  // wake the signal thread to end it
+  signals.join();
+  idle.join();
+  (*server)->WaitIdle(5000);
+  const Status locked = (*enclave)->Lock();  // log out of the token before leaving
+  LogEvent(LogLevel::kInfo, "stopped", {{"vault", locked.ok() ? "locked" : locked.where()}});
+  if ((*server)->active() > 0) _exit(0);  // a stuck client must not keep us alive
+  return 0;
+}
+
+}  // namespace
+}  // namespace keycell::broker::daemon
+
+int main(int argc, char** argv) {
+  if (argc > 1) {
+    const bool help = strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0;
+    fputs(keycell::broker::daemon::kHelp, help ? stdout : stderr);
+    return help ? 0 : 2;
+  }
+  // Block the signals before any thread starts, so only SignalLoop receives them.
+  sigset_t set;
+  sigemptyset(&set);
+  for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&set, s);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  return keycell::broker::daemon::Run();
+}

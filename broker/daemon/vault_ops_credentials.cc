@@ -1,0 +1,274 @@
+// add, list, show, get, rm, rotate, history, rollback, health.
+
+#include <string>
+#include <vector>
+
+#include "broker/daemon/policy_spec.h"
+#include "broker/daemon/vault.h"
+
+namespace keycell::broker::daemon {
+namespace {
+
+constexpr int64_t kDay = 24 * 3600;
+constexpr int64_t kExpiringSoonSeconds = 7 * kDay;
+
+std::string Hex(const std::array<uint8_t, 16>& b) {
+  static const char* d = "0123456789abcdef";
+  std::string out;
+  for (uint8_t c : b) {
+    out += d[c >> 4];
+    out += d[c & 15];
+  }
+  return out;
+}
+
+Result<std::string> RequireName(const cJSON* args) {
+  const auto name = json::GetString(args, "name");
+  if (!name || name->empty()) return Status(Err::kInvalidArgument, "name");
+  KC_RETURN_IF_ERROR(store::ValidateName(*name));
+  return std::string(*name);
+}
+
+std::vector<std::string> StringArray(const cJSON* args, const char* key) {
+  std::vector<std::string> out;
+  for (const cJSON* item : json::Children(json::GetArray(args, key)))
+    if (auto s = json::AsString(item)) out.emplace_back(*s);
+  return out;
+}
+
+void SetOptionalTime(cJSON* obj, const char* key, const std::optional<int64_t>& t) {
+  if (t) (void)json::SetInt(obj, key, *t);
+  else (void)json::Set(obj, key, json::MakeNull());
+}
+
+json::Json CredentialToJson(const store::Credential& c) {
+  json::Json o = json::MakeObject();
+  (void)json::SetString(o.get(), "name", c.name);
+  (void)json::SetString(o.get(), "provider", c.provider);
+  (void)json::SetString(o.get(), "env", c.env);
+  json::Json tags = json::MakeArray();
+  for (const auto& t : c.tags)
+    if (auto s = json::MakeString(t); s.ok()) (void)json::Append(tags.get(), std::move(*s));
+  (void)json::Set(o.get(), "tags", std::move(tags));
+  (void)json::SetString(o.get(), "notes", c.notes);
+  (void)json::SetInt(o.get(), "created_at", c.created_at);
+  SetOptionalTime(o.get(), "rotated_at", c.rotated_at);
+  SetOptionalTime(o.get(), "expires_at", c.expires_at);
+  (void)json::SetInt(o.get(), "version", c.current_version);
+  (void)json::SetInt(o.get(), "latest_version", c.latest_version);
+  json::Json projects = json::MakeArray();
+  for (const auto& p : c.projects)
+    if (auto s = json::MakeString(p); s.ok()) (void)json::Append(projects.get(), std::move(*s));
+  (void)json::Set(o.get(), "projects", std::move(projects));
+  return o;
+}
+
+OpResult NameError(const Status& st) {
+  if (st.code() == Err::kUnknownKey) return Fail(st, "no such credential");
+  return Fail(st, std::string("invalid name: ") + st.where());
+}
+
+}  // namespace
+
+OpResult Vault::OpAdd(const cJSON* args, UniqueFd fd) {
+  auto name = RequireName(args);
+  if (!name.ok()) return NameError(name.status());
+  if (!fd) return Fail(Status(Err::kInvalidArgument, "add"), "add needs the value pipe");
+  store::CredentialMeta meta;
+  meta.name = *name;
+  meta.provider = std::string(json::GetString(args, "provider").value_or(""));
+  meta.env = std::string(json::GetString(args, "env").value_or(""));
+  meta.notes = std::string(json::GetString(args, "notes").value_or(""));
+  meta.tags = StringArray(args, "tags");
+  if (auto e = json::GetInt(args, "expires_at"); e && *e > 0) meta.expires_at = *e;
+  if (Status st = store::ValidateMeta(meta); !st.ok()) return Fail(st, std::string("invalid: ") + st.where());
+
+  std::string why;
+  auto spec = PolicySpecFromJson(json::GetObject(args, "policy"), &why);
+  if (!spec.ok()) return Fail(spec.status(), why);
+  spec->expires_at = meta.expires_at.value_or(0);
+  auto policy = BuildPolicy(std::move(*spec), meta.provider, &why);
+  if (!policy.ok()) return Fail(policy.status(), why);
+
+  auto existing = store_.GetCredential(*name);
+  const bool overwrite = json::GetBool(args, "overwrite").value_or(false);
+  if (existing.ok() && !overwrite)
+    return Fail("exists", "credential '" + *name + "' exists (use --overwrite to replace its value)", kExitExists);
+  std::string record_id;
+  if (existing.ok()) {
+    record_id = existing->record_id;
+  } else {
+    auto id = store::NewRecordId();
+    if (!id.ok()) return Fail(id.status());
+    record_id = *id;
+  }
+  const uint32_t version = existing.ok() ? existing->latest_version + 1 : 1;
+  auto sealed = enclave_.SealFromFd(RefOf(record_id, version, *name), *policy, fd.get());
+  if (!sealed.ok()) return Fail(sealed.status());
+  auto printed = json::Print(PolicyToJson(*policy).get(), false);
+  const std::string policy_text = printed.ok() ? *printed : "";  // VersionWrite holds views
+  const std::string fpr = Hex(sealed->fingerprint);
+  store::VersionWrite w{version, sealed->blob, fpr, policy_text, NowSeconds()};
+  auto stored = existing.ok() ? store_.OverwriteCredential(meta, existing->current_version, w)
+                              : store_.AddCredential(meta, record_id, w);
+  if (!stored.ok()) {
+    if (store::IsNameExists(stored.status()) || store::IsConflict(stored.status()))
+      return Fail("conflict", "credential '" + *name + "' changed meanwhile; try again", kExitConflict);
+    return Fail(stored.status());
+  }
+  json::Json out = CredentialToJson(*stored);
+  (void)json::SetString(out.get(), "fingerprint", fpr);
+  return Ok(std::move(out));
+}
+
+OpResult Vault::OpList(const cJSON* args, UniqueFd) {
+  store::CredentialFilter f;
+  if (auto v = json::GetString(args, "env")) f.env = std::string(*v);
+  if (auto v = json::GetString(args, "provider")) f.provider = std::string(*v);
+  if (auto v = json::GetString(args, "project")) f.project = std::string(*v);
+  if (auto v = json::GetString(args, "tag")) f.tag = std::string(*v);
+  auto list = store_.ListCredentials(f);
+  if (!list.ok()) return Fail(list.status(), std::string("cannot list: ") + list.status().where());
+  json::Json out = json::MakeArray();
+  for (const store::Credential& c : *list) (void)json::Append(out.get(), CredentialToJson(c));
+  return Ok(std::move(out));
+}
+
+OpResult Vault::OpShow(const cJSON* args, UniqueFd) {
+  auto name = RequireName(args);
+  if (!name.ok()) return NameError(name.status());
+  auto c = store_.GetCredential(*name);
+  if (!c.ok()) return NameError(c.status());
+  json::Json out = CredentialToJson(*c);
+  auto policy = json::ParseJson(c->policy_json.empty() ? "null" : c->policy_json);
+  (void)json::Set(out.get(), "policy", policy.ok() ? std::move(*policy) : json::MakeNull());
+  auto history = OpHistory(args, UniqueFd());
+  if (history.ok) (void)json::Set(out.get(), "versions", std::move(history.result));
+  return Ok(std::move(out));
+}
+
+// The plaintext goes from the enclave into the CLI's pipe; keycelld never holds it.
+OpResult Vault::OpGet(const cJSON* args, UniqueFd fd) {
+  auto name = RequireName(args);
+  if (!name.ok()) return NameError(name.status());
+  if (!fd) return Fail(Status(Err::kInvalidArgument, "get"), "get needs the output pipe");
+  const std::string purpose(json::GetString(args, "purpose").value_or(""));
+  if (purpose.find_first_not_of(" \t") == std::string::npos)
+    return Fail(Status(Err::kInvalidArgument, "purpose"), "a --purpose is required to reveal a value");
+  auto v = store_.GetCurrent(*name);
+  if (!v.ok()) return NameError(v.status());
+  const std::string agent(json::GetString(args, "agent_id").value_or(""));
+  Status st = enclave_.RevealToFd(RefOf(v->record_id, v->version, v->name), v->sealed, purpose, agent, fd.get());
+  if (st.code() == Err::kPolicyDenied)
+    return Fail(st, "'" + *name + "' is not revealable (its sealed policy forbids it); use keycell run, "
+                    "keycell env or the proxy instead");
+  if (!st.ok()) return Fail(st);
+  json::Json out = json::MakeObject();
+  (void)json::SetString(out.get(), "name", *name);
+  (void)json::SetInt(out.get(), "version", v->version);
+  return Ok(std::move(out));
+}
+
+OpResult Vault::OpRemove(const cJSON* args, UniqueFd) {
+  auto name = RequireName(args);
+  if (!name.ok()) return NameError(name.status());
+  if (Status st = store_.DeleteCredential(*name); !st.ok()) return NameError(st);
+  json::Json out = json::MakeObject();
+  (void)json::SetString(out.get(), "removed", *name);
+  return Ok(std::move(out));
+}
+
+OpResult Vault::OpRotate(const cJSON* args, UniqueFd fd) {
+  auto name = RequireName(args);
+  if (!name.ok()) return NameError(name.status());
+  if (!fd) return Fail(Status(Err::kInvalidArgument, "rotate"), "rotate needs the value pipe");
+  auto c = store_.GetCredential(*name);
+  if (!c.ok()) return NameError(c.status());
+  auto cur = store_.GetCurrent(*name);
+  if (!cur.ok()) return NameError(cur.status());
+  ResealArgs r;
+  r.ref = RefOf(cur->record_id, cur->version, cur->name);
+  r.blob = cur->sealed;
+  r.new_ref = RefOf(cur->record_id, c->latest_version + 1, cur->name);
+  r.new_secret_fd = fd.get();
+  auto sealed = enclave_.Reseal(r);
+  if (!sealed.ok()) return Fail(sealed.status());
+  const std::string fpr = Hex(sealed->fingerprint);
+  store::VersionWrite w{c->latest_version + 1, sealed->blob, fpr, cur->policy_json, NowSeconds()};
+  if (Status st = store_.AddVersion(*name, c->current_version, w); !st.ok()) {
+    if (store::IsConflict(st)) return Fail("conflict", "'" + *name + "' changed meanwhile; try again", kExitConflict);
+    return Fail(st);
+  }
+  json::Json out = json::MakeObject();
+  (void)json::SetString(out.get(), "name", *name);
+  (void)json::SetInt(out.get(), "version", w.version);
+  (void)json::SetString(out.get(), "fingerprint", fpr);
+  return Ok(std::move(out));
+}
+
+OpResult Vault::OpHistory(const cJSON* args, UniqueFd) {
+  auto name = RequireName(args);
+  if (!name.ok()) return NameError(name.status());
+  auto h = store_.History(*name);
+  if (!h.ok()) return NameError(h.status());
+  json::Json out = json::MakeArray();
+  for (const store::VersionInfo& v : *h) {
+    json::Json o = json::MakeObject();
+    (void)json::SetInt(o.get(), "version", v.version);
+    (void)json::SetInt(o.get(), "created_at", v.created_at);
+    (void)json::SetString(o.get(), "fingerprint", v.fingerprint);
+    (void)json::SetBool(o.get(), "current", v.current);
+    (void)json::Append(out.get(), std::move(o));
+  }
+  return Ok(std::move(out));
+}
+
+OpResult Vault::OpRollback(const cJSON* args, UniqueFd) {
+  auto name = RequireName(args);
+  if (!name.ok()) return NameError(name.status());
+  const auto to = json::GetInt(args, "to");
+  if (!to || *to < 1) return Fail(Status(Err::kInvalidArgument, "to"), "--to needs a version number");
+  auto c = store_.GetCredential(*name);
+  if (!c.ok()) return NameError(c.status());
+  Status st = store_.SetCurrentVersion(*name, static_cast<uint32_t>(*to), c->current_version);
+  if (!st.ok()) {
+    if (store::IsConflict(st)) return Fail("conflict", "'" + *name + "' changed meanwhile; try again", kExitConflict);
+    return Fail(st, st.code() == Err::kUnknownKey ? "no such version" : "");
+  }
+  json::Json out = json::MakeObject();
+  (void)json::SetString(out.get(), "name", *name);
+  (void)json::SetInt(out.get(), "version", *to);
+  return Ok(std::move(out));
+}
+
+OpResult Vault::OpHealth(const cJSON* args, UniqueFd) {
+  const int64_t days = json::GetInt(args, "days").value_or(90);
+  if (days < 1 || days > 36500) return Fail(Status(Err::kInvalidArgument, "days"), "--days must be 1..36500");
+  auto list = store_.ListCredentials({});
+  if (!list.ok()) return Fail(list.status());
+  const int64_t now = NowSeconds();
+  json::Json stale = json::MakeArray(), expiring = json::MakeArray(), expired = json::MakeArray(),
+             never = json::MakeArray();
+  size_t problems = 0;
+  for (const store::Credential& c : *list) {
+    auto add = [&](json::Json& arr) {
+      ++problems;
+      if (auto s = json::MakeString(c.name); s.ok()) (void)json::Append(arr.get(), std::move(*s));
+    };
+    const int64_t last = c.rotated_at.value_or(c.created_at);
+    if (c.expires_at && *c.expires_at <= now) add(expired);
+    else if (c.expires_at && *c.expires_at - now <= kExpiringSoonSeconds) add(expiring);
+    if (now - last > days * kDay) (c.rotated_at ? add(stale) : add(never));
+  }
+  json::Json out = json::MakeObject();
+  (void)json::SetInt(out.get(), "threshold_days", days);
+  (void)json::SetInt(out.get(), "total", static_cast<int64_t>(list->size()));
+  (void)json::Set(out.get(), "stale", std::move(stale));
+  (void)json::Set(out.get(), "expiring_soon", std::move(expiring));
+  (void)json::Set(out.get(), "expired", std::move(expired));
+  (void)json::Set(out.get(), "never_rotated", std::move(never));
+  (void)json::SetBool(out.get(), "needs_action", problems > 0);
+  return Ok(std::move(out));
+}
+
+}  // namespace keycell::broker::daemon
