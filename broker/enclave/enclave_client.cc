@@ -11,6 +11,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <set>
+#include <string>
+
 namespace keycell::broker {
 namespace {
 
@@ -27,12 +30,25 @@ void CopyString(char* dst, size_t cap, std::string_view s) {
   dst[n] = '\0';
 }
 
+// Status::where must outlive every Status: the enclave's reasons (a small fixed set of
+// literals on its side) are interned here, at most kMaxInterned distinct ones.
+const char* Intern(const char* text) {
+  static std::mutex mu;
+  static std::set<std::string, std::less<>> interned;
+  constexpr size_t kMaxInterned = 512;
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = interned.find(std::string_view(text));
+  if (it != interned.end()) return it->c_str();
+  if (interned.size() >= kMaxInterned) return "enclave error";
+  return interned.emplace(text).first->c_str();
+}
+
 keycell::Status FromResponse(const keycell_ipc_Response& resp) {
   if (resp.status == 0) return keycell::Status::Ok();
-  // `where` must be a literal: map the enclave's text back onto our own literals by
-  // code, keeping the enclave's reason out of the process (it is logged by the caller).
-  const Err code = static_cast<Err>(resp.status);
-  return keycell::Status(code, ErrName(code), resp.detail);
+  const Err code = resp.status > 0 && resp.status <= static_cast<int32_t>(Err::kUnavailable)
+                       ? static_cast<Err>(resp.status)
+                       : Err::kInternal;
+  return keycell::Status(code, Intern(resp.error), resp.detail);
 }
 
 bool WaitExited(pid_t pid, int timeout_ms, int* status) {
