@@ -11,6 +11,9 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 #include "broker/config/config.h"
@@ -82,9 +85,19 @@ void SignalLoop(ControlServer& server, std::atomic<int64_t>& idle_lock, std::ato
   }
 }
 
-void IdleLockLoop(Vault& vault, std::atomic<int64_t>& idle_lock, std::atomic<bool>& stopping) {
+// Wakes once a second (or at once when stopping) to check the idle time.
+struct Wakeup {
+  std::mutex mu;
+  std::condition_variable cv;
+};
+
+void IdleLockLoop(Vault& vault, std::atomic<int64_t>& idle_lock, std::atomic<bool>& stopping, Wakeup& wake) {
   while (!stopping.load()) {
-    sleep(1);
+    {
+      std::unique_lock<std::mutex> lock(wake.mu);
+      wake.cv.wait_for(lock, std::chrono::seconds(1), [&] { return stopping.load(); });
+    }
+    if (stopping.load()) return;
     const int64_t limit = idle_lock.load();
     if (limit > 0 && vault.enclave().unlocked() && vault.IdleSeconds() >= limit) {
       const Status st = vault.enclave().Lock();
@@ -119,12 +132,17 @@ int Run() {
   std::atomic<int64_t> idle_lock{cfg->idle_lock_seconds};
   std::atomic<bool> stopping{false};
   std::thread signals(SignalLoop, std::ref(**server), std::ref(idle_lock), std::ref(stopping));
-  std::thread idle(IdleLockLoop, std::ref(vault), std::ref(idle_lock), std::ref(stopping));
+  Wakeup wake;
+  std::thread idle(IdleLockLoop, std::ref(vault), std::ref(idle_lock), std::ref(stopping), std::ref(wake));
   LogEvent(LogLevel::kInfo, "started", {{"pid", std::to_string(getpid())}, {"data_dir", cfg->data_dir},
                                         {"socket", ControlSocketPath(cfg->runtime_dir)}});
   (*server)->Serve(vault);
   if (!stopping.exchange(true)) kill(getpid(), SIGTERM);  // wake the signal thread to end it
   signals.join();
+  {
+    std::lock_guard<std::mutex> guard(wake.mu);
+    wake.cv.notify_all();
+  }
   idle.join();
   (*server)->WaitIdle(5000);
   const Status locked = (*enclave)->Lock();  // log out of the token before leaving
