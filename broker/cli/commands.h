@@ -1,22 +1,53 @@
 #pragma once
-// `keycell` subcommands. Each returns the process exit code (see docs/cli.md):
-//   0 ok · 1 failure · 2 usage · 3 wrong PIN · 4 not initialised · 5 enclave unavailable
+// The `keycell` command tree (CLI11). Each cmd_*.cc file registers one group of
+// subcommands; a subcommand's callback runs the command and stores its exit code in
+// the shared int (codes: broker/daemon/control_protocol.h, table in docs/cli.md).
+// Parse errors never reach a callback: main() turns them into exit code 2.
 
+#include <CLI/CLI.hpp>
 #include <string>
 #include <vector>
 
 namespace keycell::cli {
 
-enum ExitCode : int {
-  kExitOk = 0,
-  kExitFailure = 1,
-  kExitUsage = 2,
-  kExitBadPin = 3,
-  kExitNotInitialised = 4,
-  kExitEnclaveUnavailable = 5,
-};
+// Adds subcommand `name` with a one-line `summary` (listed by `keycell --help` and
+// shown first by `keycell NAME --help`) and `details` (the explanation and examples
+// printed after the options).
+CLI::App* AddCommand(CLI::App& app, const char* name, const char* summary, const char* details);
 
-int RunInit(const std::vector<std::string>& args);
-int RunSelfcheck(const std::vector<std::string>& args);
+// An option that may be repeated (`--tag a --tag b`), one value per occurrence, so
+// that `--tag a NAME` never swallows the positional NAME.
+CLI::Option* AddRepeatable(CLI::App* cmd, const char* flag, std::vector<std::string>& into,
+                           const char* help);
+
+// init, selfcheck, daemon, unlock, lock, status
+void RegisterVaultCommands(CLI::App& app, int& exit_code);
+// add, rotate, get, rm
+void RegisterCredentialCommands(CLI::App& app, int& exit_code);
+// list, show, history, rollback, health
+void RegisterInspectCommands(CLI::App& app, int& exit_code);
+// projects, assign, unassign, env
+void RegisterProjectCommands(CLI::App& app, int& exit_code);
+// run
+void RegisterRunCommand(CLI::App& app, int& exit_code);
+// import, export
+void RegisterImportExportCommands(CLI::App& app, int& exit_code);
+// completion bash|zsh: generated from the command tree itself, so it cannot go stale.
+void RegisterCompletionCommand(CLI::App& app, int& exit_code);
+
+// main() ignores SIGPIPE (a closed stdout, as in `keycell list | head`, is an error to
+// report, not a signal to die of). `run` gives CMD the disposition keycell was
+// started with, as if CMD had been started directly.
+void IgnoreSigpipe();
+bool InheritedSigpipeIsDefault();
+
+// The bodies of init and selfcheck (cmd_init.cc, cmd_selfcheck.cc).
+struct InitOptions {
+  int pin_fd = -1;
+  std::string module;
+  std::string token;
+};
+int RunInit(const InitOptions& options);
+int RunSelfcheck(int pin_fd);
 
 }  // namespace keycell::cli
