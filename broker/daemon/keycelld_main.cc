@@ -123,8 +123,13 @@ int Run() {
   }
   auto store = store::Store::Open(cfg->data_dir + "/keycell.db");
   if (!store.ok()) return Fatal("store", store.status().where());
+  if (access(cfg->enclave_path.c_str(), X_OK) != 0)
+    return Fatal("enclave", "cannot execute " + cfg->enclave_path + " (check enclave.path)");
   auto enclave = EnclaveClient::Start(LaunchFor(*cfg));
-  if (!enclave.ok()) return Fatal("enclave", std::string(enclave.status().where()) + " (run: keycell init)");
+  if (!enclave.ok())
+    return Fatal("enclave", std::string(enclave.status().where()) +
+                                ": the token could not be opened (run keycell init, or check pkcs11.module "
+                                "and pkcs11.token_label; the enclave's own message is above)");
   auto server = ControlServer::Listen(ControlSocketPath(cfg->runtime_dir));
   if (!server.ok()) return Fatal("control socket", strerror(server.status().detail()));
 

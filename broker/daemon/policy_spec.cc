@@ -135,6 +135,8 @@ Result<Policy> BuildPolicy(PolicySpec spec, std::string_view provider, std::stri
     if (spec.inject.empty()) spec.inject = d->inject;
   }
   if (spec.hosts.empty() && spec.inject.empty()) spec.inject = "none";
+  keycell_ipc_Injection recipe;  // a bad recipe is named before a missing host
+  KC_RETURN_IF_ERROR(ParseInject(spec.inject.empty() ? "none" : spec.inject, &recipe, message));
   if (spec.hosts.empty() && spec.inject != "none")
     return Invalid(message, "no allowed host: give --allow-host HOST (or a known --provider: " + KnownProviders() + ")");
   Policy p = keycell_ipc_Policy_init_zero;

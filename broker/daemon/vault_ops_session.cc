@@ -24,8 +24,14 @@ OpResult Vault::OpStatus(const cJSON*, UniqueFd) {
 // enclave reads the PIN line from it, so the PIN never enters keycelld.
 OpResult Vault::OpUnlock(const cJSON*, UniqueFd fd) {
   if (!fd) return Fail(Status(Err::kInvalidArgument, "unlock"), "unlock needs the PIN source fd");
-  if (Status st = enclave_.UnlockFromFd(fd.get()); !st.ok()) return Fail(st);
-  return OpStatus(nullptr, UniqueFd());
+  // Already unlocked: say so instead of reading (and silently ignoring) a PIN.
+  const bool already = enclave_.unlocked();
+  if (!already) {
+    if (Status st = enclave_.UnlockFromFd(fd.get()); !st.ok()) return Fail(st);
+  }
+  OpResult r = OpStatus(nullptr, UniqueFd());
+  if (r.ok) (void)json::SetBool(r.result.get(), "already_unlocked", already);
+  return r;
 }
 
 OpResult Vault::OpLock(const cJSON*, UniqueFd) {

@@ -44,7 +44,7 @@ std::string IntegrityCheck(const std::string& db_path) {
 std::string ValueFor(const std::string& name) { return "value-of-" + name; }
 
 TEST_F(CliDurability, KillDaemonDuringAddBurstLosesNoAcknowledgedAdd) {
-  constexpr int kWorkers = 4, kPerWorker = 50;  // 200 adds at most
+  constexpr int kWorkers = 4, kPerWorker = 125;  // a burst of 500 adds, killed mid-way
   std::mutex mu;
   std::vector<std::string> acknowledged;
   std::atomic<int> done{0};
