@@ -83,8 +83,10 @@ keycell::Status EnclaveClient::SpawnLocked() {
 
   // Everything the child needs is built before fork(): after it, only
   // async-signal-safe calls (dup2, execve, _exit).
-  std::vector<std::string> args = {launch_.enclave_path, "--control-fd", std::to_string(kControlFdInChild),
-                                   "--module", launch_.module_path, "--token", launch_.token_label};
+  std::vector<std::string> args = {
+      launch_.enclave_path, "--control-fd",      std::to_string(kControlFdInChild),
+      "--module",           launch_.module_path, "--token",
+      launch_.token_label};
   for (const auto& d : launch_.token_dirs) args.insert(args.end(), {"--token-dir", d});
   for (const auto& f : launch_.read_files) args.insert(args.end(), {"--read-file", f});
   std::vector<char*> argv;
@@ -114,7 +116,8 @@ keycell::Status EnclaveClient::SpawnLocked() {
   unlocked_ = false;
   if (started_once_ && !exit_expected_) {
     ++restarts_;
-    fprintf(stderr, "keycelld: enclave restarted (pid %d, restart %d): vault is locked\n", pid, restarts_);
+    fprintf(stderr, "keycelld: enclave restarted (pid %d, restart %d): vault is locked\n", pid,
+            restarts_);
   }
   started_once_ = true;
   exit_expected_ = false;
@@ -131,12 +134,10 @@ keycell::Status EnclaveClient::SpawnLocked() {
   RequestStorage s;
   s.req.which_body = keycell_ipc_Request_hello_tag;
   s.req.body.hello.protocol_version = ipc::kProtocolVersion;
-  keycell_ipc_Response resp;
-  ipc::Frame frame;
-  ipc::Attachments att;
+  Reply reply;
   KC_RETURN_IF_ERROR(CallLocked(&s.req, {}, -1, keycell_ipc_Response_status_info_tag,
-                                launch_.call_timeout_ms, &resp, &frame, &att));
-  NoteStatus(resp.body.status_info);
+                                launch_.call_timeout_ms, &reply));
+  NoteStatus(reply.resp.body.status_info);
   return keycell::Status::Ok();
 }
 
@@ -158,10 +159,12 @@ keycell::Status EnclaveClient::EnsureRunningLocked() {
   return SpawnLocked();
 }
 
-keycell::Status EnclaveClient::CallLocked(keycell_ipc_Request* req, std::span<const ByteView> attachments,
-                                          int fd, pb_size_t expected_body, int timeout_ms,
-                                          keycell_ipc_Response* resp, ipc::Frame* frame,
-                                          ipc::Attachments* att) {
+keycell::Status EnclaveClient::CallLocked(keycell_ipc_Request* req,
+                                          std::span<const ByteView> attachments, int fd,
+                                          pb_size_t expected_body, int timeout_ms, Reply* reply) {
+  keycell_ipc_Response* resp = &reply->resp;
+  ipc::Frame* frame = &reply->frame;
+  ipc::Attachments* att = &reply->att;
   req->seq = next_seq_++;
   keycell::Status st = ipc::SendRequest(sock_.get(), req, attachments, fd, timeout_ms);
   if (st.ok()) {
@@ -178,11 +181,20 @@ keycell::Status EnclaveClient::CallLocked(keycell_ipc_Request* req, std::span<co
     }
   }
   if (!st.ok()) {
-    fprintf(stderr, "keycelld: enclave call failed (%s: %s); restarting it\n", ErrName(st.code()), st.where());
+    fprintf(stderr, "keycelld: enclave call failed (%s: %s); restarting it\n", ErrName(st.code()),
+            st.where());
     ReapLocked(true);
     return keycell::Status(Err::kUnavailable, "enclave restarted");
   }
   return FromResponse(*resp);
+}
+
+keycell::Status EnclaveClient::CallUnlockedLocked(keycell_ipc_Request* req,
+                                                  std::span<const ByteView> attachments, int fd,
+                                                  pb_size_t expected_body, Reply* reply) {
+  KC_RETURN_IF_ERROR(EnsureRunningLocked());
+  KC_RETURN_IF_ERROR(RequireUnlockedLocked());
+  return CallLocked(req, attachments, fd, expected_body, launch_.call_timeout_ms, reply);
 }
 
 keycell::Status EnclaveClient::RequireUnlockedLocked() const {
@@ -196,12 +208,10 @@ Result<EnclaveStatus> EnclaveClient::Status() {
   KC_RETURN_IF_ERROR(EnsureRunningLocked());
   RequestStorage s;
   s.req.which_body = keycell_ipc_Request_status_tag;
-  keycell_ipc_Response resp;
-  ipc::Frame frame;
-  ipc::Attachments att;
+  Reply reply;
   KC_RETURN_IF_ERROR(CallLocked(&s.req, {}, -1, keycell_ipc_Response_status_info_tag,
-                                launch_.call_timeout_ms, &resp, &frame, &att));
-  const keycell_ipc_StatusInfo& i = resp.body.status_info;
+                                launch_.call_timeout_ms, &reply));
+  const keycell_ipc_StatusInfo& i = reply.resp.body.status_info;
   NoteStatus(i);
   return EnclaveStatus{i.unlocked, i.token_label, i.token_model, i.aes_gcm, i.sandbox_stage};
 }
@@ -213,12 +223,10 @@ keycell::Status EnclaveClient::Unlock(SecretView pin) {
   RequestStorage s;
   s.req.which_body = keycell_ipc_Request_unlock_tag;
   const ByteView att_pin[] = {pin.bytes()};
-  keycell_ipc_Response resp;
-  ipc::Frame frame;
-  ipc::Attachments att;
+  Reply reply;
   KC_RETURN_IF_ERROR(CallLocked(&s.req, att_pin, -1, keycell_ipc_Response_status_info_tag,
-                                launch_.unlock_timeout_ms, &resp, &frame, &att));
-  NoteStatus(resp.body.status_info);
+                                launch_.unlock_timeout_ms, &reply));
+  NoteStatus(reply.resp.body.status_info);
   return keycell::Status::Ok();
 }
 
@@ -229,12 +237,10 @@ keycell::Status EnclaveClient::UnlockFromFd(int fd) {
   RequestStorage s;
   s.req.which_body = keycell_ipc_Request_unlock_tag;
   s.req.body.unlock.pin_from_fd = true;
-  keycell_ipc_Response resp;
-  ipc::Frame frame;
-  ipc::Attachments att;
+  Reply reply;
   KC_RETURN_IF_ERROR(CallLocked(&s.req, {}, fd, keycell_ipc_Response_status_info_tag,
-                                launch_.unlock_timeout_ms, &resp, &frame, &att));
-  NoteStatus(resp.body.status_info);
+                                launch_.unlock_timeout_ms, &reply));
+  NoteStatus(reply.resp.body.status_info);
   return keycell::Status::Ok();
 }
 
@@ -243,11 +249,9 @@ keycell::Status EnclaveClient::Lock() {
   if (!sock_.valid()) return keycell::Status::Ok();  // no enclave: nothing unlocked
   RequestStorage s;
   s.req.which_body = keycell_ipc_Request_lock_tag;
-  keycell_ipc_Response resp;
-  ipc::Frame frame;
-  ipc::Attachments att;
+  Reply reply;
   KC_RETURN_IF_ERROR(CallLocked(&s.req, {}, -1, keycell_ipc_Response_status_info_tag,
-                                launch_.call_timeout_ms, &resp, &frame, &att));
+                                launch_.call_timeout_ms, &reply));
   exit_expected_ = true;
   ReapLocked(false);  // it exits by itself after the reply
   return keycell::Status::Ok();
@@ -258,7 +262,8 @@ Result<Sealed> EnclaveClient::Seal(const RecordRef& ref, const Policy& policy, S
   return SealLocked(ref, policy, secret, -1);
 }
 
-Result<Sealed> EnclaveClient::SealFromFd(const RecordRef& ref, const Policy& policy, int secret_fd) {
+Result<Sealed> EnclaveClient::SealFromFd(const RecordRef& ref, const Policy& policy,
+                                         int secret_fd) {
   std::lock_guard<std::mutex> lock(mu_);
   return SealLocked(ref, policy, SecretView(), secret_fd);
 }
@@ -276,9 +281,8 @@ Result<Sealed> SealedFrom(const keycell_ipc_Response& resp, const ipc::Attachmen
 
 }  // namespace
 
-Result<Sealed> EnclaveClient::SealLocked(const RecordRef& ref, const Policy& policy, SecretView secret, int fd) {
-  KC_RETURN_IF_ERROR(EnsureRunningLocked());
-  KC_RETURN_IF_ERROR(RequireUnlockedLocked());
+Result<Sealed> EnclaveClient::SealLocked(const RecordRef& ref, const Policy& policy,
+                                         SecretView secret, int fd) {
   RequestStorage s;
   s.req.which_body = keycell_ipc_Request_seal_tag;
   keycell_ipc_Seal& r = s.req.body.seal;
@@ -287,18 +291,14 @@ Result<Sealed> EnclaveClient::SealLocked(const RecordRef& ref, const Policy& pol
   r.policy = policy;
   r.secret_from_fd = fd >= 0;
   const ByteView att_in[] = {secret.bytes()};
-  keycell_ipc_Response resp;
-  ipc::Frame frame;
-  ipc::Attachments att;
-  KC_RETURN_IF_ERROR(CallLocked(&s.req, fd >= 0 ? std::span<const ByteView>() : att_in, fd,
-                                keycell_ipc_Response_sealed_tag, launch_.call_timeout_ms, &resp, &frame, &att));
-  return SealedFrom(resp, att);
+  Reply reply;
+  KC_RETURN_IF_ERROR(CallUnlockedLocked(&s.req, fd >= 0 ? std::span<const ByteView>() : att_in, fd,
+                                        keycell_ipc_Response_sealed_tag, &reply));
+  return SealedFrom(reply.resp, reply.att);
 }
 
 Result<Sealed> EnclaveClient::Reseal(const ResealArgs& a) {
   std::lock_guard<std::mutex> lock(mu_);
-  KC_RETURN_IF_ERROR(EnsureRunningLocked());
-  KC_RETURN_IF_ERROR(RequireUnlockedLocked());
   RequestStorage s;
   s.req.which_body = keycell_ipc_Request_reseal_tag;
   keycell_ipc_Reseal& r = s.req.body.reseal;
@@ -311,12 +311,10 @@ Result<Sealed> EnclaveClient::Reseal(const ResealArgs& a) {
     r.policy = *a.policy;
   }
   const ByteView att_in[] = {a.blob, a.new_secret.bytes(), a.pin.bytes()};
-  keycell_ipc_Response resp;
-  ipc::Frame frame;
-  ipc::Attachments att;
-  KC_RETURN_IF_ERROR(CallLocked(&s.req, att_in, a.new_secret_fd, keycell_ipc_Response_sealed_tag,
-                                launch_.call_timeout_ms, &resp, &frame, &att));
-  return SealedFrom(resp, att);
+  Reply reply;
+  KC_RETURN_IF_ERROR(
+      CallUnlockedLocked(&s.req, att_in, a.new_secret_fd, keycell_ipc_Response_sealed_tag, &reply));
+  return SealedFrom(reply.resp, reply.att);
 }
 
 namespace {
@@ -337,44 +335,37 @@ void FillReveal(keycell_ipc_Request* req, const RecordRef& ref, std::string_view
 Result<SecureBuffer> EnclaveClient::Reveal(const RecordRef& ref, ByteView blob,
                                            std::string_view purpose, std::string_view agent_id) {
   std::lock_guard<std::mutex> lock(mu_);
-  KC_RETURN_IF_ERROR(EnsureRunningLocked());
-  KC_RETURN_IF_ERROR(RequireUnlockedLocked());
   RequestStorage s;
   FillReveal(&s.req, ref, purpose, agent_id, false);
   const ByteView att_in[] = {blob};
-  keycell_ipc_Response resp;
-  ipc::Frame frame;
-  ipc::Attachments att;
-  KC_RETURN_IF_ERROR(CallLocked(&s.req, att_in, -1, keycell_ipc_Response_revealed_tag,
-                                launch_.call_timeout_ms, &resp, &frame, &att));
-  if (att.count != 1) return keycell::Status(Err::kBadFrame, "reveal: no secret in response");
-  return SecureBuffer::CopyOf(att[0]);  // frame (locked memory) is wiped when it goes
+  Reply reply;
+  KC_RETURN_IF_ERROR(
+      CallUnlockedLocked(&s.req, att_in, -1, keycell_ipc_Response_revealed_tag, &reply));
+  if (reply.att.count != 1) return keycell::Status(Err::kBadFrame, "reveal: no secret in response");
+  return SecureBuffer::CopyOf(reply.att[0]);  // frame (locked memory) is wiped when it goes
 }
 
-keycell::Status EnclaveClient::RevealToFd(const RecordRef& ref, ByteView blob, std::string_view purpose,
-                                          std::string_view agent_id, int fd) {
+keycell::Status EnclaveClient::RevealToFd(const RecordRef& ref, ByteView blob,
+                                          std::string_view purpose, std::string_view agent_id,
+                                          int fd) {
   std::lock_guard<std::mutex> lock(mu_);
-  KC_RETURN_IF_ERROR(EnsureRunningLocked());
-  KC_RETURN_IF_ERROR(RequireUnlockedLocked());
   RequestStorage s;
   FillReveal(&s.req, ref, purpose, agent_id, true);
   const ByteView att_in[] = {blob};
-  keycell_ipc_Response resp;
-  ipc::Frame frame;
-  ipc::Attachments att;
-  return CallLocked(&s.req, att_in, fd, keycell_ipc_Response_revealed_tag, launch_.call_timeout_ms, &resp,
-                    &frame, &att);
+  Reply reply;
+  return CallUnlockedLocked(&s.req, att_in, fd, keycell_ipc_Response_revealed_tag, &reply);
 }
 
-Result<WriteEnvOutcome> EnclaveClient::WriteEnv(int fd, std::span<const EnvItem> items, EnvFormat format) {
-  if (items.size() > ipc::kMaxAttachments) return keycell::Status(Err::kTooLarge, "env: too many entries");
+Result<WriteEnvOutcome> EnclaveClient::WriteEnv(int fd, std::span<const EnvItem> items,
+                                                EnvFormat format) {
+  if (items.size() > ipc::kMaxAttachments)
+    return keycell::Status(Err::kTooLarge, "env: too many entries");
   std::lock_guard<std::mutex> lock(mu_);
-  KC_RETURN_IF_ERROR(EnsureRunningLocked());
-  KC_RETURN_IF_ERROR(RequireUnlockedLocked());
   RequestStorage s;
   s.req.which_body = keycell_ipc_Request_write_env_tag;
   keycell_ipc_WriteEnv& w = s.req.body.write_env;
-  w.format = format == EnvFormat::kNulRecords ? keycell_ipc_EnvFormat_ENV_NUL_RECORDS : keycell_ipc_EnvFormat_ENV_DOTENV;
+  w.format = format == EnvFormat::kNulRecords ? keycell_ipc_EnvFormat_ENV_NUL_RECORDS
+                                              : keycell_ipc_EnvFormat_ENV_DOTENV;
   std::vector<ByteView> blobs;
   for (const EnvItem& it : items) {
     keycell_ipc_EnvEntry& e = w.entries[w.entries_count++];
@@ -383,35 +374,30 @@ Result<WriteEnvOutcome> EnclaveClient::WriteEnv(int fd, std::span<const EnvItem>
     CopyString(e.env_name, sizeof(e.env_name), it.env_name);
     blobs.push_back(it.blob);
   }
-  keycell_ipc_Response resp;
-  ipc::Frame frame;
-  ipc::Attachments att;
-  KC_RETURN_IF_ERROR(CallLocked(&s.req, blobs, fd, keycell_ipc_Response_env_written_tag,
-                                launch_.call_timeout_ms, &resp, &frame, &att));
+  Reply reply;
+  KC_RETURN_IF_ERROR(
+      CallUnlockedLocked(&s.req, blobs, fd, keycell_ipc_Response_env_written_tag, &reply));
   WriteEnvOutcome out;
-  out.written = resp.body.env_written.written;
-  for (pb_size_t i = 0; i < resp.body.env_written.skipped_count; ++i)
-    out.skipped.emplace_back(resp.body.env_written.skipped[i]);
+  out.written = reply.resp.body.env_written.written;
+  for (pb_size_t i = 0; i < reply.resp.body.env_written.skipped_count; ++i)
+    out.skipped.emplace_back(reply.resp.body.env_written.skipped[i]);
   return out;
 }
 
-Result<std::array<uint8_t, 32>> EnclaveClient::Hmac(const RecordRef& ref, ByteView blob, ByteView data) {
+Result<std::array<uint8_t, 32>> EnclaveClient::Hmac(const RecordRef& ref, ByteView blob,
+                                                    ByteView data) {
   std::lock_guard<std::mutex> lock(mu_);
-  KC_RETURN_IF_ERROR(EnsureRunningLocked());
-  KC_RETURN_IF_ERROR(RequireUnlockedLocked());
   RequestStorage s;
   s.req.which_body = keycell_ipc_Request_hmac_tag;
   s.req.body.hmac.has_ref = true;
   s.req.body.hmac.ref = ref;
   const ByteView att_in[] = {blob, data};
-  keycell_ipc_Response resp;
-  ipc::Frame frame;
-  ipc::Attachments att;
-  KC_RETURN_IF_ERROR(CallLocked(&s.req, att_in, -1, keycell_ipc_Response_hmac_tag,
-                                launch_.call_timeout_ms, &resp, &frame, &att));
-  if (resp.body.hmac.mac.size != 32) return keycell::Status(Err::kBadFrame, "hmac: bad length");
+  Reply reply;
+  KC_RETURN_IF_ERROR(CallUnlockedLocked(&s.req, att_in, -1, keycell_ipc_Response_hmac_tag, &reply));
+  if (reply.resp.body.hmac.mac.size != 32)
+    return keycell::Status(Err::kBadFrame, "hmac: bad length");
   std::array<uint8_t, 32> mac;
-  memcpy(mac.data(), resp.body.hmac.mac.bytes, 32);
+  memcpy(mac.data(), reply.resp.body.hmac.mac.bytes, 32);
   return mac;
 }
 

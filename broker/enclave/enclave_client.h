@@ -35,14 +35,14 @@ using RecordRef = keycell_ipc_RecordRef;
 using Policy = keycell_ipc_Policy;
 
 struct EnclaveLaunch {
-  std::string enclave_path;                 // the keycell-enclave executable
-  std::string module_path;                  // PKCS#11 module
+  std::string enclave_path;  // the keycell-enclave executable
+  std::string module_path;   // PKCS#11 module
   std::string token_label;
-  std::vector<std::string> token_dirs;      // Landlock: read/write until unlock
-  std::vector<std::string> read_files;      // Landlock: read-only until unlock
+  std::vector<std::string> token_dirs;                   // Landlock: read/write until unlock
+  std::vector<std::string> read_files;                   // Landlock: read-only until unlock
   std::vector<std::pair<std::string, std::string>> env;  // the enclave's whole environment
   int call_timeout_ms = 30 * 1000;
-  int unlock_timeout_ms = 90 * 1000;        // a PIN read from a human's terminal
+  int unlock_timeout_ms = 90 * 1000;  // a PIN read from a human's terminal
 };
 
 struct EnclaveStatus {
@@ -73,13 +73,13 @@ struct Sealed {
 enum class EnvFormat { kDotenv, kNulRecords };
 
 struct ResealArgs {
-  RecordRef ref;                 // what `blob` is bound to
+  RecordRef ref;  // what `blob` is bound to
   ByteView blob;
-  RecordRef new_ref;             // what the result is bound to
+  RecordRef new_ref;               // what the result is bound to
   const Policy* policy = nullptr;  // nullptr: keep the sealed policy
-  SecretView new_secret;         // empty: keep the sealed secret
-  int new_secret_fd = -1;        // or: the enclave reads the new secret from this fd to EOF
-  SecretView pin;                // needed when the new policy widens the old one
+  SecretView new_secret;           // empty: keep the sealed secret
+  int new_secret_fd = -1;          // or: the enclave reads the new secret from this fd to EOF
+  SecretView pin;                  // needed when the new policy widens the old one
 };
 
 class EnclaveClient {
@@ -136,9 +136,20 @@ class EnclaveClient {
   keycell::Status EnsureRunningLocked();
   // Sends `req` (seq assigned here) and receives the matching response of kind
   // `expected_body`. Transport or protocol failures reap the enclave.
+  // A response and the received frame its attachments point into.
+  struct Reply {
+    keycell_ipc_Response resp;
+    ipc::Frame frame;
+    ipc::Attachments att;
+  };
   keycell::Status CallLocked(keycell_ipc_Request* req, std::span<const ByteView> attachments,
-                             int fd, pb_size_t expected_body, int timeout_ms,
-                             keycell_ipc_Response* resp, ipc::Frame* frame, ipc::Attachments* att);
+                             int fd, pb_size_t expected_body, int timeout_ms, Reply* reply);
+  // For requests that need the token: starts the enclave if needed, refuses locally
+  // while locked (the enclave would treat the request as a protocol violation), then
+  // calls with the normal timeout.
+  keycell::Status CallUnlockedLocked(keycell_ipc_Request* req,
+                                     std::span<const ByteView> attachments, int fd,
+                                     pb_size_t expected_body, Reply* reply);
   keycell::Status RequireUnlockedLocked() const;
   Result<Sealed> SealLocked(const RecordRef& ref, const Policy& policy, SecretView secret, int fd);
   void NoteStatus(const keycell_ipc_StatusInfo& info);
