@@ -12,7 +12,7 @@ enum Flag : uint32_t {
   kWhenUnlocked = 1u << 1,  // allowed after Unlock
   kOnce = 1u << 2,          // at most once per process (Hello)
   kNeedsFd = 1u << 3,       // the frame must carry exactly one fd
-  kMayTakeFd = 1u << 4,     // the handler decides: a PIN or secret read from the fd, or not
+  kMayTakeFd = 1u << 4,     // the handler decides: PIN/secret read from it, or value written
 };
 
 struct HandlerEntry {
@@ -33,6 +33,8 @@ constexpr HandlerEntry kHandlers[] = {
     {keycell_ipc_Request_reveal_tag, kWhenUnlocked | kMayTakeFd, HandleReveal},
     {keycell_ipc_Request_write_env_tag, kWhenUnlocked | kNeedsFd, HandleWriteEnv},
     {keycell_ipc_Request_hmac_tag, kWhenUnlocked, HandleHmac},
+    // Creates a secret inside the enclave; the optional fd receives it once (reveal_to_fd).
+    {keycell_ipc_Request_generate_tag, kWhenUnlocked | kMayTakeFd, HandleGenerate},
 };
 
 const HandlerEntry* Find(pb_size_t tag) {

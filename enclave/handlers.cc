@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "enclave/env_line.h"
+#include "enclave/generate.h"
 #include "enclave/policy.h"
 #include "enclave/sealed_record.h"
 
@@ -289,6 +290,29 @@ Status HandleHmac(EnclaveState& s, const keycell_ipc_Request& req, const ipc::At
                                  u.secret.size(), att[1].data(), att[1].size(), out.mac.bytes);
   if (rc != 0) return Status(Err::kInternal, "hmac", rc);
   out.mac.size = 32;
+  return Status::Ok();
+}
+
+// Seal's path with a value nobody supplied: the record is indistinguishable from a
+// sealed one (same format, policy checks, fingerprint). The optional fd gets the value
+// once, after sealing succeeded; a failed write fails the request and drops the blob,
+// so a record exists only if its one showing went out. This grants the requester
+// nothing Seal does not (whoever seals a value knows it), so the showing does not
+// depend on what the sealed policy says about later Reveals.
+Status HandleGenerate(EnclaveState& s, const keycell_ipc_Request& req, const ipc::Attachments& att,
+                      UniqueFd fd, Reply* reply) {
+  KC_RETURN_IF_ERROR(RequireAttachments(att, 0));
+  const keycell_ipc_Generate& in = req.body.generate;
+  if (in.reveal_to_fd != fd.valid()) return Status(Err::kBadFrame, "generate: fd iff reveal_to_fd");
+  KC_RETURN_IF_ERROR(ValidateRecordRef(in.ref));
+  KC_RETURN_IF_ERROR(ValidatePolicy(in.policy));
+  if (Expired(in.policy, Now()))
+    return Status(Err::kInvalidArgument, "generate: expiry in the past");
+  if (in.reveal_to_fd) KC_RETURN_IF_ERROR(CheckEnvDestination(fd.get()));
+  KC_ASSIGN_OR_RETURN(SecureBuffer secret, GenerateSecret(in.length, in.alphabet));
+  KC_ASSIGN_OR_RETURN(reply->blob, SealRecord(s.token(), in.ref, in.policy, secret.view()));
+  KC_RETURN_IF_ERROR(SetSealed(s, secret.view(), reply));
+  if (in.reveal_to_fd) KC_RETURN_IF_ERROR(WriteAll(fd.get(), secret.view()));
   return Status::Ok();
 }
 

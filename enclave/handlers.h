@@ -36,5 +36,6 @@ Status HandleReseal(EnclaveState&, const keycell_ipc_Request&, const ipc::Attach
 Status HandleReveal(EnclaveState&, const keycell_ipc_Request&, const ipc::Attachments&, UniqueFd, Reply*);
 Status HandleWriteEnv(EnclaveState&, const keycell_ipc_Request&, const ipc::Attachments&, UniqueFd, Reply*);
 Status HandleHmac(EnclaveState&, const keycell_ipc_Request&, const ipc::Attachments&, UniqueFd, Reply*);
+Status HandleGenerate(EnclaveState&, const keycell_ipc_Request&, const ipc::Attachments&, UniqueFd, Reply*);
 
 }  // namespace keycell::enclave

@@ -5,6 +5,50 @@
 
 namespace keycell::enclave::seeds {
 
+namespace {
+
+keycell_ipc_Request GenerateReq(const RecordRef& ref, const Policy& p, uint32_t length,
+                                const char* alphabet, bool to_fd = false) {
+  auto r = Req(keycell_ipc_Request_generate_tag);
+  keycell_ipc_Generate& g = r.body.generate;
+  g.has_ref = g.has_policy = true;
+  g.ref = ref;
+  g.policy = p;
+  g.length = length;
+  snprintf(g.alphabet, sizeof(g.alphabet), "%s", alphabet);
+  g.reveal_to_fd = to_fd;
+  return r;
+}
+
+void GenerateSeeds(const RecordRef& ref, const Policy& open, const Policy& expired) {
+  std::string printable;
+  for (char c = ' '; c <= '~'; ++c) printable += c;
+  const std::string full = printable + printable + printable.substr(0, 66);  // 256 bytes
+  Ipc("generate_alphabet", kUnlocked, Body(GenerateReq(ref, open, 32, "0123456789abcdef")));
+  Ipc("generate_raw", kUnlocked, Body(GenerateReq(ref, open, 32, "")));
+  Ipc("generate_max", kUnlocked, Body(GenerateReq(ref, open, 4096, full.c_str())));
+  Ipc("generate_length_zero", kUnlocked, Body(GenerateReq(ref, open, 0, "")));
+  Ipc("generate_length_too_large", kUnlocked, Body(GenerateReq(ref, open, 4097, "ab")));
+  Ipc("generate_alphabet_one_char", kUnlocked, Body(GenerateReq(ref, open, 8, "a")));
+  Ipc("generate_alphabet_duplicates_only", kUnlocked, Body(GenerateReq(ref, open, 8, "zzzz")));
+  Ipc("generate_alphabet_non_ascii", kUnlocked, Body(GenerateReq(ref, open, 8, "ab\xc3\xa9")));
+  Ipc("generate_alphabet_control", kUnlocked, Body(GenerateReq(ref, open, 8, "ab\r\n")));
+  Ipc("generate_expired", kUnlocked, Body(GenerateReq(ref, expired, 8, "")));
+  Ipc("generate_empty_ref", kUnlocked, Body(GenerateReq(MakeRef("", 0, ""), open, 8, "")));
+  Ipc("generate_locked", kHello, Body(GenerateReq(ref, open, 8, "")));
+  Ipc("generate_with_attachment", kUnlocked, Body(GenerateReq(ref, open, 8, ""), {Str("x")}));
+  const auto to_fd = GenerateReq(ref, open, 40, "0123456789abcdef", true);
+  Ipc("generate_reveal_to_fd", kUnlocked | kFd | kMemfd, Body(to_fd));
+  Ipc("generate_reveal_to_socket", kUnlocked | kFd | kSock, Body(to_fd));
+  Ipc("generate_reveal_to_closed_pipe", kUnlocked | kFd | kDeadPipe, Body(to_fd));
+  Ipc("generate_reveal_to_fd_missing", kUnlocked, Body(to_fd));
+  Ipc("generate_unexpected_fd", kUnlocked | kFd | kMemfd, Body(GenerateReq(ref, open, 8, "")));
+  Ipc("multi_generate_twice", kUnlocked | kMulti,
+      Frames({Body(GenerateReq(ref, open, 16, "ab")), Body(GenerateReq(ref, open, 16, ""))}));
+}
+
+}  // namespace
+
 void IpcSeeds() {
   const RecordRef ref = MakeRef("cred-1", 1, "openai");
   Policy open = MakePolicy({"api.example.com"});
@@ -121,6 +165,8 @@ void IpcSeeds() {
   hmac.body.hmac.ref = ref;
   Ipc("hmac", kUnlocked, Body(hmac, {blob, Str("payload")}));
   Ipc("hmac_expired_record", kUnlocked, Body(hmac, {expired_blob, Str("payload")}));
+
+  GenerateSeeds(ref, open, expired);
 
   Policy wider = open;
   strcpy(wider.allowed_hosts[wider.allowed_hosts_count++].host, "evil.example.net");

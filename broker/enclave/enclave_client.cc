@@ -401,6 +401,30 @@ Result<std::array<uint8_t, 32>> EnclaveClient::Hmac(const RecordRef& ref, ByteVi
   return mac;
 }
 
+Result<Sealed> EnclaveClient::Generate(const RecordRef& ref, const Policy& policy, uint32_t length,
+                                       std::string_view alphabet, int reveal_fd) {
+  RequestStorage s;
+  keycell_ipc_Generate& g = s.req.body.generate;
+  // Refuses here only what the request cannot carry faithfully (a longer or NUL-holding
+  // alphabet would arrive truncated); the enclave judges everything else.
+  if (alphabet.size() >= sizeof(g.alphabet))
+    return keycell::Status(Err::kInvalidArgument, "generate: alphabet must be 1..256 bytes");
+  if (alphabet.find('\0') != std::string_view::npos)
+    return keycell::Status(Err::kInvalidArgument, "generate: alphabet must be printable ASCII");
+  s.req.which_body = keycell_ipc_Request_generate_tag;
+  g.has_ref = g.has_policy = true;
+  g.ref = ref;
+  g.policy = policy;
+  g.length = length;
+  CopyString(g.alphabet, sizeof(g.alphabet), alphabet);
+  g.reveal_to_fd = reveal_fd >= 0;
+  std::lock_guard<std::mutex> lock(mu_);
+  Reply reply;
+  KC_RETURN_IF_ERROR(
+      CallUnlockedLocked(&s.req, {}, reveal_fd, keycell_ipc_Response_sealed_tag, &reply));
+  return SealedFrom(reply.resp, reply.att);
+}
+
 int EnclaveClient::restarts() const {
   std::lock_guard<std::mutex> lock(mu_);
   return restarts_;

@@ -1,7 +1,7 @@
 #pragma once
 // The broker's side of the enclave protocol: spawns keycell-enclave over a
 // socketpair, checks the peer, and offers one method per row of the enclave's request
-// table (Hello, Status, Unlock, Lock, Seal, Reseal, Reveal, WriteEnv, Hmac).
+// table (Hello, Status, Unlock, Lock, Seal, Reseal, Reveal, WriteEnv, Hmac, Generate).
 //
 // If the enclave dies (it ends itself on Lock, on a PIN lockout and on any protocol
 // violation) the next call starts a fresh one, which is locked; restarts() counts them
@@ -119,6 +119,16 @@ class EnclaveClient {
   Result<WriteEnvOutcome> WriteEnv(int fd, std::span<const EnvItem> items,
                                    EnvFormat format = EnvFormat::kDotenv);
   Result<std::array<uint8_t, 32>> Hmac(const RecordRef& ref, ByteView blob, ByteView data);
+  // The enclave makes a fresh secret and seals it under `ref` and `policy`, exactly as
+  // Seal would: the value never exists outside the enclave. `length` is 1..4096 bytes
+  // (empty `alphabet`: raw random bytes) or characters drawn uniformly from the
+  // alphabet's distinct characters (printable ASCII, at least two distinct, at most
+  // 256 bytes). With `reveal_fd` >= 0 (a pipe or regular file of the caller's, e.g. the
+  // CLI's) the enclave also writes the value there once, after sealing; it never passes
+  // through this process. Errors: kInvalidArgument (length, alphabet, policy, ref),
+  // kLocked, kUpstreamIo / kTimeout (writing to reveal_fd), kToken, kUnavailable.
+  Result<Sealed> Generate(const RecordRef& ref, const Policy& policy, uint32_t length,
+                          std::string_view alphabet, int reveal_fd = -1);
 
   int restarts() const;
   pid_t pid() const;

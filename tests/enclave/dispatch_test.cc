@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <mbedtls/md.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "common/ipc/message.h"
+#include "enclave/sealed_record.h"
 #include "enclave/testing/fake_token.h"
 #include "tests/enclave/test_policies.h"
 
@@ -88,6 +90,24 @@ class DispatchTest : public ::testing::Test {
     return Send(r, {ByteView(blob), AsBytes(new_secret), AsBytes(pin)});
   }
 
+  static keycell_ipc_Request GenerateReq(const keycell_ipc_RecordRef& ref, const keycell_ipc_Policy& p,
+                                         uint32_t length, const char* alphabet, bool to_fd = false) {
+    auto r = Req(keycell_ipc_Request_generate_tag);
+    auto& g = r.body.generate;
+    g.has_ref = g.has_policy = true;
+    g.ref = ref;
+    g.policy = p;
+    g.length = length;
+    snprintf(g.alphabet, sizeof(g.alphabet), "%s", alphabet);
+    g.reveal_to_fd = to_fd;
+    return r;
+  }
+  static keycell_ipc_Policy Revealable() {
+    auto p = MakePolicy({"hooks.example.com"});
+    p.reveal = true;
+    return p;
+  }
+
   testing::FakeToken token_;
   int unlock_hooks_ = 0;
   EnclaveState state_;
@@ -135,7 +155,7 @@ TEST_F(DispatchTest, UnknownRequestIsFatal) {
 TEST_F(DispatchTest, LockedStateAllowsOnlyHelloStatusUnlockLock) {
   Hello();
   for (pb_size_t tag : {keycell_ipc_Request_seal_tag, keycell_ipc_Request_reseal_tag, keycell_ipc_Request_reveal_tag,
-                        keycell_ipc_Request_hmac_tag}) {
+                        keycell_ipc_Request_hmac_tag, keycell_ipc_Request_generate_tag}) {
     auto o = Send(Req(tag));
     EXPECT_FALSE(o.ok) << tag;
     EXPECT_STREQ(o.fatal, "request not permitted when locked");
@@ -417,6 +437,146 @@ TEST_F(DispatchTest, WriteEnvNulRecordsCarryExactBytes) {
   char buf[64] = {};
   const ssize_t n = read(rd.get(), buf, sizeof(buf));
   EXPECT_EQ(std::string(buf, n > 0 ? n : 0), std::string("K\0line1\n'\"$x\\\0", 14));
+}
+
+TEST_F(DispatchTest, GenerateSealsAFreshValueThatRevealsAndHmacs) {
+  Unlock();
+  const auto ref = MakeRef("wh-1", 1, "webhook");
+  auto o = Send(GenerateReq(ref, Revealable(), 48, "abcdefghijklmnopqrstuvwxyz0123456789"));
+  ASSERT_TRUE(o.ok);
+  ASSERT_EQ(o.reply.resp.status, 0) << o.reply.resp.error;
+  EXPECT_EQ(o.reply.resp.which_body, keycell_ipc_Response_sealed_tag);
+  EXPECT_EQ(o.reply.resp.body.sealed.sealed_format, kSealedFormat);
+  EXPECT_EQ(o.reply.resp.body.sealed.fingerprint.size, 16);
+  EXPECT_EQ(o.reply.secret.data(), nullptr);  // the value is never in the response
+  ASSERT_EQ(o.reply.Attachments().size(), 1u);
+  const std::vector<uint8_t> blob = o.reply.blob;
+
+  auto shown = Reveal(ref, blob, "check", "");
+  ASSERT_EQ(shown.reply.resp.status, 0);
+  const std::string value(AsChars(shown.reply.secret.view().bytes()));
+  EXPECT_EQ(value.size(), 48u);
+  EXPECT_EQ(value.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789"), std::string::npos);
+
+  auto h = Req(keycell_ipc_Request_hmac_tag);
+  h.body.hmac.has_ref = true;
+  h.body.hmac.ref = ref;
+  auto mac = Send(h, {ByteView(blob), AsBytes("body")});
+  ASSERT_EQ(mac.reply.resp.status, 0);
+  uint8_t expect[32];
+  mbedtls_md_hmac(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), reinterpret_cast<const uint8_t*>(value.data()),
+                  value.size(), reinterpret_cast<const uint8_t*>("body"), 4, expect);
+  EXPECT_EQ(memcmp(mac.reply.resp.body.hmac.mac.bytes, expect, 32), 0);
+
+  // Sealing the revealed value again gives the same fingerprint: same value, same record kind.
+  auto resealed = Req(keycell_ipc_Request_seal_tag);
+  resealed.body.seal.has_ref = resealed.body.seal.has_policy = true;
+  resealed.body.seal.ref = ref;
+  resealed.body.seal.policy = Revealable();
+  auto again = Send(resealed, {AsBytes(value)});
+  EXPECT_EQ(memcmp(again.reply.resp.body.sealed.fingerprint.bytes, o.reply.resp.body.sealed.fingerprint.bytes, 16),
+            0);
+}
+
+TEST_F(DispatchTest, GenerateRawBytesAndFreshEachTime) {
+  Unlock();
+  const auto ref = MakeRef("k", 1, "audit-key");
+  auto a = Send(GenerateReq(ref, Revealable(), 32, ""));
+  auto b = Send(GenerateReq(ref, Revealable(), 32, ""));
+  ASSERT_EQ(a.reply.resp.status, 0);
+  ASSERT_EQ(b.reply.resp.status, 0);
+  EXPECT_NE(memcmp(a.reply.resp.body.sealed.fingerprint.bytes, b.reply.resp.body.sealed.fingerprint.bytes, 16), 0);
+  auto va = Reveal(ref, a.reply.blob, "p", ""), vb = Reveal(ref, b.reply.blob, "p", "");
+  EXPECT_EQ(va.reply.secret.size(), 32u);
+  EXPECT_EQ(vb.reply.secret.size(), 32u);
+  EXPECT_NE(AsChars(va.reply.secret.view().bytes()), AsChars(vb.reply.secret.view().bytes()));
+}
+
+TEST_F(DispatchTest, GenerateRefusesBadLengthAlphabetAndPolicy) {
+  Unlock();
+  const int wraps_after_unlock = token_.wraps;
+  const auto ref = MakeRef("k", 1, "n");
+  const auto refused = [&](keycell_ipc_Request r) {
+    auto o = Send(r);
+    EXPECT_TRUE(o.ok) << "refusal must not be fatal";
+    EXPECT_EQ(o.reply.resp.status, static_cast<int32_t>(Err::kInvalidArgument)) << o.reply.resp.error;
+    EXPECT_TRUE(o.reply.Attachments().empty());
+    EXPECT_EQ(o.reply.resp.which_body, 0);
+  };
+  refused(GenerateReq(ref, Revealable(), 0, ""));
+  refused(GenerateReq(ref, Revealable(), 4097, "abc"));
+  refused(GenerateReq(ref, Revealable(), 16, "a"));
+  refused(GenerateReq(ref, Revealable(), 16, "zzzz"));
+  refused(GenerateReq(ref, Revealable(), 16, "ab\t"));
+  refused(GenerateReq(ref, Revealable(), 16, "ab\xc3\xa9"));
+  refused(GenerateReq(MakeRef("", 1, ""), Revealable(), 16, ""));
+  refused(GenerateReq(ref, MakePolicy({"API.Example.com"}), 16, ""));
+  auto expired = Revealable();
+  expired.expires_at = 1;
+  refused(GenerateReq(ref, expired, 16, ""));
+  EXPECT_EQ(token_.wraps, wraps_after_unlock);  // nothing was sealed
+  EXPECT_EQ(Send(GenerateReq(ref, Revealable(), 4096, "ab")).reply.resp.status, 0);
+}
+
+TEST_F(DispatchTest, GenerateRevealsToTheHandedPipeOnce) {
+  Unlock();
+  const auto ref = MakeRef("wh", 1, "hook");
+  auto closed = MakePolicy({"hooks.example.com"});  // no later Reveal: the one showing is now
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  UniqueFd rd(fds[0]);
+  auto o = Send(GenerateReq(ref, closed, 40, "0123456789abcdef", true), {}, UniqueFd(fds[1]));
+  ASSERT_TRUE(o.ok);
+  ASSERT_EQ(o.reply.resp.status, 0) << o.reply.resp.error;
+  EXPECT_EQ(o.reply.secret.data(), nullptr);
+  char buf[128];
+  const ssize_t n = read(rd.get(), buf, sizeof(buf));  // the writer is closed: all, then EOF
+  ASSERT_EQ(n, 40);
+  EXPECT_EQ(read(rd.get(), buf, sizeof(buf)), 0);
+  const std::string shown(buf, 40);
+  EXPECT_EQ(shown.find_first_not_of("0123456789abcdef"), std::string::npos);
+  EXPECT_EQ(Reveal(ref, o.reply.blob, "p", "").reply.resp.status, static_cast<int32_t>(Err::kPolicyDenied));
+  // The record holds exactly what was shown: HMAC under it equals HMAC keyed by it.
+  auto h = Req(keycell_ipc_Request_hmac_tag);
+  h.body.hmac.has_ref = true;
+  h.body.hmac.ref = ref;
+  auto mac = Send(h, {ByteView(o.reply.blob), AsBytes("x")});
+  uint8_t expect[32];
+  mbedtls_md_hmac(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), reinterpret_cast<const uint8_t*>(shown.data()),
+                  shown.size(), reinterpret_cast<const uint8_t*>("x"), 1, expect);
+  EXPECT_EQ(memcmp(mac.reply.resp.body.hmac.mac.bytes, expect, 32), 0);
+}
+
+TEST_F(DispatchTest, GenerateFdRulesAndDestinations) {
+  Unlock();
+  const int wraps_after_unlock = token_.wraps;
+  const auto ref = MakeRef("wh", 1, "hook");
+  // reveal_to_fd without an fd, an fd without the flag, or an attachment: out of protocol.
+  auto o = Send(GenerateReq(ref, Revealable(), 8, "ab", true));
+  EXPECT_FALSE(o.ok);
+  EXPECT_STREQ(o.fatal, "generate: fd iff reveal_to_fd");
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  UniqueFd rd(fds[0]);
+  EXPECT_FALSE(Send(GenerateReq(ref, Revealable(), 8, "ab"), {}, UniqueFd(fds[1])).ok);
+  o = Send(GenerateReq(ref, Revealable(), 8, "ab"), {AsBytes("x")});
+  EXPECT_FALSE(o.ok);
+  EXPECT_STREQ(o.fatal, "wrong attachment count");
+  // A socket is never a destination for plaintext; a reader that left is an I/O error.
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  UniqueFd keep(sv[1]);
+  o = Send(GenerateReq(ref, Revealable(), 8, "ab", true), {}, UniqueFd(sv[0]));
+  ASSERT_TRUE(o.ok);
+  EXPECT_EQ(o.reply.resp.status, static_cast<int32_t>(Err::kInvalidArgument));
+  EXPECT_EQ(token_.wraps, wraps_after_unlock);
+  ASSERT_EQ(pipe(fds), 0);
+  close(fds[0]);
+  signal(SIGPIPE, SIG_IGN);  // as keycell-enclave does
+  o = Send(GenerateReq(ref, Revealable(), 8, "ab", true), {}, UniqueFd(fds[1]));
+  ASSERT_TRUE(o.ok);
+  EXPECT_EQ(o.reply.resp.status, static_cast<int32_t>(Err::kUpstreamIo));
+  EXPECT_TRUE(o.reply.blob.empty());  // not shown, so no record
 }
 
 TEST_F(DispatchTest, LockEndsTheProcess) {
