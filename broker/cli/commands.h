@@ -32,6 +32,12 @@ void RegisterProjectCommands(CLI::App& app, int& exit_code);
 void RegisterRunCommand(CLI::App& app, int& exit_code);
 // import, export
 void RegisterImportExportCommands(CLI::App& app, int& exit_code);
+// agents create|list|rm|scope|assign, tokens list|revoke
+void RegisterAgentCommands(CLI::App& app, int& exit_code);
+// apikeys create|list|view|revoke|delete|use
+void RegisterApiKeyCommands(CLI::App& app, int& exit_code);
+// audit [filters], audit verify
+void RegisterAuditCommands(CLI::App& app, int& exit_code);
 // completion bash|zsh: generated from the command tree itself, so it cannot go stale.
 void RegisterCompletionCommand(CLI::App& app, int& exit_code);
 

@@ -40,7 +40,8 @@ constexpr char kFooter[] =
     "   4 not initialised        12 keycelld not running / did not start / went away\n"
     "   5 enclave restarted      13 conflict (changed meanwhile; try again)\n"
     "   6 vault locked           14 health: something needs action\n"
-    "   7 no such credential     run: the command's own exit code\n";
+    "   7 no such credential     15 rate limited (unlock attempts)\n"
+    "  run: the command's own exit code\n";
 
 // CLI11 reports parse errors with exceptions; they end here as exit code 2.
 int ParseError(const CLI::App& app, const CLI::ParseError& e) {
@@ -94,6 +95,9 @@ int main(int argc, char** argv) {
   RegisterProjectCommands(app, exit_code);
   RegisterRunCommand(app, exit_code);
   RegisterImportExportCommands(app, exit_code);
+  RegisterAgentCommands(app, exit_code);
+  RegisterApiKeyCommands(app, exit_code);
+  RegisterAuditCommands(app, exit_code);
   RegisterCompletionCommand(app, exit_code);
   // `keycell help [COMMAND]` reads like `keycell [COMMAND] --help`.
   std::vector<std::string> args(argv + 1, argv + argc);

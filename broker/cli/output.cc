@@ -80,6 +80,13 @@ std::vector<std::string> StringsOf(const cJSON* array) {
   return out;
 }
 
+json::Json JsonStrings(const std::vector<std::string>& items) {
+  json::Json arr = json::MakeArray();
+  for (const auto& s : items)
+    if (auto j = json::MakeString(s); j.ok()) (void)json::Append(arr.get(), std::move(*j));
+  return arr;
+}
+
 std::string JoinOrDash(const std::vector<std::string>& items, std::string_view sep) {
   if (items.empty()) return "-";
   std::string out;

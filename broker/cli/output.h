@@ -43,6 +43,8 @@ std::string FormatDate(int64_t unix_seconds);
 
 // The strings of a JSON array, in order (other members skipped); empty for non-arrays.
 std::vector<std::string> StringsOf(const cJSON* array);
+// A JSON array of `items` (for request arguments).
+json::Json JsonStrings(const std::vector<std::string>& items);
 // `items` joined by `sep`; "-" when empty.
 std::string JoinOrDash(const std::vector<std::string>& items, std::string_view sep = ",");
 // An integer member as text, or "-" when absent or null.

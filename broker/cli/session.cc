@@ -7,6 +7,7 @@
 
 #include <algorithm>
 
+#include "broker/cli/output.h"
 #include "broker/cli/secret_io.h"
 
 namespace keycell::cli {
@@ -134,6 +135,16 @@ int Session::ReadOutputAndReply(int read_fd, size_t max_output, SecureBuffer* ou
   *output = std::move(buf);
   *result = std::move(**reply);
   return kExitOk;
+}
+
+int CallAndPrint(std::string_view op, const cJSON* args, bool as_json,
+                 const std::function<std::string(const cJSON*)>& render) {
+  int rc = kExitOk;
+  auto session = Session::Open(true, &rc);
+  if (!session) return rc;
+  json::Json result;
+  if ((rc = session->Call(op, args, -1, &result)) != kExitOk) return rc;
+  return as_json ? PrintJson(result.get()) : PrintText(render(result.get()));
 }
 
 }  // namespace keycell::cli

@@ -4,6 +4,7 @@
 // the CLI's error convention: one line "keycell: <message>" on stderr and the exit
 // code of broker/daemon/control_protocol.h (docs/cli.md has the table).
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -60,5 +61,10 @@ class Session {
   broker::Config config_;
   DaemonConnection conn_;
 };
+
+// Opens a session, runs `op` and prints the result: as JSON with `as_json`, else the
+// text `render` makes of it. Returns the exit code.
+int CallAndPrint(std::string_view op, const cJSON* args, bool as_json,
+                 const std::function<std::string(const cJSON*)>& render);
 
 }  // namespace keycell::cli

@@ -38,6 +38,7 @@ enum ExitCode : int {
   kExitDaemonUnavailable = 12,
   kExitConflict = 13,
   kExitNeedsAction = 14,  // `health`: something is stale, expiring or expired
+  kExitRateLimited = 15,  // too many attempts (unlock); the message says when to retry
 };
 
 struct ControlError {

@@ -106,6 +106,8 @@ void ControlServer::ServeConnection(Vault& vault, UniqueFd conn) {
 }
 
 void ControlServer::ServeRequests(Vault& vault, int conn) {
+  // Only our own uid gets here (PeerIsUs): the workspace owner.
+  const identity::Principal owner = identity::OwnerPrincipal(getuid());
   for (;;) {
     auto req = RecvControlRequest(conn, kConnectionIdleMs);
     if (!req.ok()) {
@@ -115,7 +117,7 @@ void ControlServer::ServeRequests(Vault& vault, int conn) {
       }
       return;  // EOF, timeout or a broken peer: drop the connection
     }
-    OpResult r = vault.Dispatch(req->op, req->args.get(), std::move(req->fd));
+    OpResult r = vault.Dispatch(owner, req->op, req->args.get(), std::move(req->fd));
     const Status sent = r.ok ? SendOk(conn, r.result.get(), kReplyTimeoutMs)
                              : SendError(conn, r.error, kReplyTimeoutMs);
     if (!sent.ok()) return;

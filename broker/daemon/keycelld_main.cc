@@ -91,15 +91,19 @@ struct Wakeup {
   std::condition_variable cv;
 };
 
-void IdleLockLoop(Vault& vault, std::atomic<int64_t>& idle_lock, std::atomic<bool>& stopping, Wakeup& wake) {
+// The daemon's clock: idle auto-lock, and the audit chain's periodic checkpoint (sealed
+// while the vault is unlocked; CheckpointDue decides when).
+void TimerLoop(Vault& vault, std::atomic<int64_t>& idle_lock, std::atomic<bool>& stopping, Wakeup& wake) {
   while (!stopping.load()) {
     {
       std::unique_lock<std::mutex> lock(wake.mu);
       wake.cv.wait_for(lock, std::chrono::seconds(1), [&] { return stopping.load(); });
     }
     if (stopping.load()) return;
+    (void)vault.CheckpointAudit();
     const int64_t limit = idle_lock.load();
     if (limit > 0 && vault.enclave().unlocked() && vault.IdleSeconds() >= limit) {
+      (void)vault.CheckpointAudit(/*now=*/true);
       const Status st = vault.enclave().Lock();
       LogEvent(LogLevel::kInfo, "auto_lock", {{"idle_seconds", std::to_string(limit)}, {"result", st.ok() ? "ok" : st.where()}});
     }
@@ -130,15 +134,21 @@ int Run() {
     return Fatal("enclave", std::string(enclave.status().where()) +
                                 ": the token could not be opened (run keycell init, or check pkcs11.module "
                                 "and pkcs11.token_label; the enclave's own message is above)");
+  auto identities = identity::IdentityStore::Open(identity::IdentityDbPath(cfg->data_dir));
+  if (!identities.ok()) return Fatal("identity store", identities.status().where());
+  auto audit_log = audit::AuditLog::Open(audit::AuditLog::PathIn(cfg->data_dir));
+  if (!audit_log.ok()) return Fatal("audit log", audit_log.status().where());
   auto server = ControlServer::Listen(ControlSocketPath(cfg->runtime_dir));
   if (!server.ok()) return Fatal("control socket", strerror(server.status().detail()));
 
-  Vault vault(**store, **enclave, cfg->data_dir);
+  identity::UnlockLimiter unlock_limiter(identity::SystemClock(),
+                                         static_cast<uint32_t>(cfg->unlock_max_attempts_per_minute));
+  Vault vault(VaultDeps{**store, **enclave, **identities, **audit_log, unlock_limiter, cfg->data_dir});
   std::atomic<int64_t> idle_lock{cfg->idle_lock_seconds};
   std::atomic<bool> stopping{false};
   std::thread signals(SignalLoop, std::ref(**server), std::ref(idle_lock), std::ref(stopping));
   Wakeup wake;
-  std::thread idle(IdleLockLoop, std::ref(vault), std::ref(idle_lock), std::ref(stopping), std::ref(wake));
+  std::thread idle(TimerLoop, std::ref(vault), std::ref(idle_lock), std::ref(stopping), std::ref(wake));
   LogEvent(LogLevel::kInfo, "started", {{"pid", std::to_string(getpid())}, {"data_dir", cfg->data_dir},
                                         {"socket", ControlSocketPath(cfg->runtime_dir)}});
   (*server)->Serve(vault);
@@ -150,6 +160,7 @@ int Run() {
   }
   idle.join();
   (*server)->WaitIdle(5000);
+  (void)vault.CheckpointAudit(/*now=*/true);
   const Status locked = (*enclave)->Lock();  // log out of the token before leaving
   LogEvent(LogLevel::kInfo, "stopped", {{"vault", locked.ok() ? "locked" : locked.where()}});
   if ((*server)->active() > 0) _exit(0);  // a stuck client must not keep us alive

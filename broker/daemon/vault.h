@@ -1,78 +1,167 @@
 #pragma once
 // The operations keycelld performs for its clients: one function per control-protocol
-// op (docs/control-protocol.md), on top of the store (metadata and sealed records) and
-// the enclave (everything that needs a plaintext). Plaintexts never pass through here:
-// values arrive in pipes handed to the enclave, and reveal/env/run output goes from the
-// enclave straight into the caller's fd or the .env file.
+// op (docs/control-protocol.md), on top of the store (metadata and sealed records), the
+// identity registry (agents, tokens, API keys) and the enclave (everything that needs a
+// plaintext). Plaintexts never pass through here: values arrive in pipes handed to the
+// enclave, and reveal/env/run output goes from the enclave straight into the caller's fd
+// or the .env file.
 //
-// Thread-safe: the store and the enclave client serialise internally.
+// Every op runs for a principal (identity::Principal): the control socket's peer is the
+// owner; the HTTP front ends pass the agent or API key that authenticated. Dispatch
+// checks the role table and the agent's scopes before the op runs, and appends an audit
+// record for every op that uses, changes or reveals something, allowed or refused.
+//
+// Thread-safe: the store, identity registry, audit log and enclave client serialise
+// internally.
 
 #include <atomic>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 
+#include "broker/audit/audit_log.h"
+#include "broker/daemon/audit_key.h"
 #include "broker/daemon/control_protocol.h"
 #include "broker/enclave/enclave_client.h"
+#include "broker/identity/authz.h"
+#include "broker/identity/identity_store.h"
+#include "broker/identity/rate_limiter.h"
 #include "broker/json/json.h"
 #include "broker/store/store.h"
 
 namespace keycell::broker::daemon {
 
+// What an op tells the audit record beyond who/what/result: which credential (when
+// the op resolved one), its version, and a short note such as a reveal's purpose.
+struct AuditFacts {
+  std::string credential;
+  std::optional<int64_t> version;
+  std::string detail;
+};
+
 struct OpResult {
   json::Json result;   // set on success
   ControlError error;  // set when !ok
   bool ok = false;
+  AuditFacts audit;
+};
+
+// Everything a Vault works on. All references must outlive the Vault.
+struct VaultDeps {
+  store::Store& store;
+  EnclaveClient& enclave;
+  identity::IdentityStore& identity;
+  audit::AuditLog& audit;
+  identity::UnlockLimiter& unlock_limiter;
+  std::string data_dir;
 };
 
 class Vault {
  public:
-  Vault(store::Store& store, EnclaveClient& enclave, std::string data_dir)
-      : store_(store), enclave_(enclave), data_dir_(std::move(data_dir)) {}
+  explicit Vault(VaultDeps deps)
+      : store_(deps.store), enclave_(deps.enclave), identity_(deps.identity), audit_(deps.audit),
+        unlock_limiter_(deps.unlock_limiter), data_dir_(std::move(deps.data_dir)),
+        audit_key_(data_dir_) {}
 
-  // Runs one op. Unknown ops and malformed args are errors, never crashes.
-  OpResult Dispatch(std::string_view op, const cJSON* args, UniqueFd fd);
+  // Runs one op for `who`. Unknown ops, malformed args and refusals are errors, never
+  // crashes.
+  OpResult Dispatch(const identity::Principal& who, std::string_view op, const cJSON* args, UniqueFd fd);
+
+  // Records a refused authentication (bad, expired or revoked token or key) seen by a
+  // network front end. `presented_prefix` is at most the public prefix of what was sent.
+  void AuditAuthFailure(std::string_view front_end, std::string_view reason, std::string_view presented_prefix);
+
+  // Seals the audit chain's head if due (audit::CheckpointPolicy), or whenever it has
+  // unsealed records with `now`; needs the vault unlocked (skipped otherwise). Called by
+  // keycelld's timer, and before locking. Returns whether it sealed.
+  bool CheckpointAudit(bool now = false);
 
   // Seconds since the vault was last used (for idle auto-lock).
   int64_t IdleSeconds() const;
   EnclaveClient& enclave() { return enclave_; }
+  store::Store& store() { return store_; }
 
   // One row per op: handlers live in vault_ops_*.cc.
-  using Handler = OpResult (Vault::*)(const cJSON* args, UniqueFd fd);
+  using Handler = OpResult (Vault::*)(const identity::Principal& who, const cJSON* args, UniqueFd fd);
 
-  OpResult OpStatus(const cJSON* args, UniqueFd fd);
-  OpResult OpUnlock(const cJSON* args, UniqueFd fd);
-  OpResult OpLock(const cJSON* args, UniqueFd fd);
-  OpResult OpAdd(const cJSON* args, UniqueFd fd);
-  OpResult OpList(const cJSON* args, UniqueFd fd);
-  OpResult OpShow(const cJSON* args, UniqueFd fd);
-  OpResult OpGet(const cJSON* args, UniqueFd fd);
-  OpResult OpRemove(const cJSON* args, UniqueFd fd);
-  OpResult OpRotate(const cJSON* args, UniqueFd fd);
-  OpResult OpHistory(const cJSON* args, UniqueFd fd);
-  OpResult OpRollback(const cJSON* args, UniqueFd fd);
-  OpResult OpHealth(const cJSON* args, UniqueFd fd);
-  OpResult OpProjects(const cJSON* args, UniqueFd fd);
-  OpResult OpAssign(const cJSON* args, UniqueFd fd);
-  OpResult OpUnassign(const cJSON* args, UniqueFd fd);
-  OpResult OpEnv(const cJSON* args, UniqueFd fd);
-  OpResult OpRun(const cJSON* args, UniqueFd fd);
-  OpResult OpExportSealed(const cJSON* args, UniqueFd fd);
-  OpResult OpImportSealed(const cJSON* args, UniqueFd fd);
+  OpResult OpStatus(const identity::Principal& who, const cJSON* args, UniqueFd fd);
+  OpResult OpWhoami(const identity::Principal& who, const cJSON* args, UniqueFd fd);
+  OpResult OpUnlock(const identity::Principal& who, const cJSON* args, UniqueFd fd);
+  OpResult OpLock(const identity::Principal& who, const cJSON* args, UniqueFd fd);
+  OpResult OpAdd(const identity::Principal& who, const cJSON* args, UniqueFd fd);
+  OpResult OpList(const identity::Principal& who, const cJSON* args, UniqueFd fd);
+  OpResult OpShow(const identity::Principal& who, const cJSON* args, UniqueFd fd);
+  OpResult OpGet(const identity::Principal& who, const cJSON* args, UniqueFd fd);
+  OpResult OpRemove(const identity::Principal& who, const cJSON* args, UniqueFd fd);
+  OpResult OpRotate(const identity::Principal& who, const cJSON* args, UniqueFd fd);
+  OpResult OpHistory(const identity::Principal& who, const cJSON* args, UniqueFd fd);
+  OpResult OpRollback(const identity::Principal& who, const cJSON* args, UniqueFd fd);
+  OpResult OpHealth(const identity::Principal& who, const cJSON* args, UniqueFd fd);
+  OpResult OpProjects(const identity::Principal& who, const cJSON* args, UniqueFd fd);
+  OpResult OpAssign(const identity::Principal& who, const cJSON* args, UniqueFd fd);
+  OpResult OpUnassign(const identity::Principal& who, const cJSON* args, UniqueFd fd);
+  OpResult OpEnv(const identity::Principal& who, const cJSON* args, UniqueFd fd);
+  OpResult OpRun(const identity::Principal& who, const cJSON* args, UniqueFd fd);
+  OpResult OpExportSealed(const identity::Principal& who, const cJSON* args, UniqueFd fd);
+  OpResult OpImportSealed(const identity::Principal& who, const cJSON* args, UniqueFd fd);
+  // vault_ops_agents.cc
+  OpResult OpAgentsCreate(const identity::Principal& who, const cJSON* args, UniqueFd fd);
+  OpResult OpAgentsList(const identity::Principal& who, const cJSON* args, UniqueFd fd);
+  OpResult OpAgentsRemove(const identity::Principal& who, const cJSON* args, UniqueFd fd);
+  OpResult OpAgentsScope(const identity::Principal& who, const cJSON* args, UniqueFd fd);
+  OpResult OpAgentsAssign(const identity::Principal& who, const cJSON* args, UniqueFd fd);
+  OpResult OpTokensList(const identity::Principal& who, const cJSON* args, UniqueFd fd);
+  OpResult OpTokensRevoke(const identity::Principal& who, const cJSON* args, UniqueFd fd);
+  // vault_ops_apikeys.cc
+  OpResult OpApiKeysCreate(const identity::Principal& who, const cJSON* args, UniqueFd fd);
+  OpResult OpApiKeysList(const identity::Principal& who, const cJSON* args, UniqueFd fd);
+  OpResult OpApiKeysView(const identity::Principal& who, const cJSON* args, UniqueFd fd);
+  OpResult OpApiKeysRevoke(const identity::Principal& who, const cJSON* args, UniqueFd fd);
+  OpResult OpApiKeysDelete(const identity::Principal& who, const cJSON* args, UniqueFd fd);
+  OpResult OpApiKeysReissue(const identity::Principal& who, const cJSON* args, UniqueFd fd);
+  // vault_ops_audit.cc
+  OpResult OpAuditQuery(const identity::Principal& who, const cJSON* args, UniqueFd fd);
+  OpResult OpAuditVerify(const identity::Principal& who, const cJSON* args, UniqueFd fd);
 
  private:
+  void Audit(const identity::Principal& who, std::string_view action, const OpResult& r, int64_t latency_us);
+  // The audit key's MAC function, or an empty one when the vault is locked or has no key.
+  audit::MacFn AuditMac();
+
   store::Store& store_;
   EnclaveClient& enclave_;
+  identity::IdentityStore& identity_;
+  audit::AuditLog& audit_;
+  identity::UnlockLimiter& unlock_limiter_;
   std::string data_dir_;
+  AuditKey audit_key_;
   std::atomic<int64_t> last_use_{0};
 };
+
+// The op table, for documentation and the role-matrix test: every op's name, the
+// action the role table is asked about, and whether it is audited.
+struct OpInfo {
+  std::string_view name;
+  identity::Action action;
+  bool audited;
+};
+std::vector<OpInfo> VaultOps();
 
 // Helpers shared by the op files.
 OpResult Ok(json::Json result);
 OpResult Fail(const Status& st, std::string message = "");
 OpResult Fail(std::string code, std::string message, int exit_code);
+// `r` with the facts its audit record should carry.
+OpResult WithAudit(OpResult r, AuditFacts facts);
+// A refusal by identity::Authorize (kPolicyDenied) as the "forbidden" error.
+OpResult Forbidden(const Status& st);
 int64_t NowSeconds();
 // The record reference a sealed version is bound to.
 keycell_ipc_RecordRef RefOf(std::string_view record_id, uint32_t version, std::string_view name);
+// The strings of a JSON array member (non-strings skipped).
+std::vector<std::string> StringArray(const cJSON* args, const char* key);
+json::Json StringsToJson(const std::vector<std::string>& items);
+void SetOptionalTime(cJSON* obj, const char* key, const std::optional<int64_t>& t);
 
 }  // namespace keycell::broker::daemon

@@ -29,37 +29,19 @@ Result<std::string> RequireName(const cJSON* args) {
   return std::string(*name);
 }
 
-std::vector<std::string> StringArray(const cJSON* args, const char* key) {
-  std::vector<std::string> out;
-  for (const cJSON* item : json::Children(json::GetArray(args, key)))
-    if (auto s = json::AsString(item)) out.emplace_back(*s);
-  return out;
-}
-
-void SetOptionalTime(cJSON* obj, const char* key, const std::optional<int64_t>& t) {
-  if (t) (void)json::SetInt(obj, key, *t);
-  else (void)json::Set(obj, key, json::MakeNull());
-}
-
 json::Json CredentialToJson(const store::Credential& c) {
   json::Json o = json::MakeObject();
   (void)json::SetString(o.get(), "name", c.name);
   (void)json::SetString(o.get(), "provider", c.provider);
   (void)json::SetString(o.get(), "env", c.env);
-  json::Json tags = json::MakeArray();
-  for (const auto& t : c.tags)
-    if (auto s = json::MakeString(t); s.ok()) (void)json::Append(tags.get(), std::move(*s));
-  (void)json::Set(o.get(), "tags", std::move(tags));
+  (void)json::Set(o.get(), "tags", StringsToJson(c.tags));
   (void)json::SetString(o.get(), "notes", c.notes);
   (void)json::SetInt(o.get(), "created_at", c.created_at);
   SetOptionalTime(o.get(), "rotated_at", c.rotated_at);
   SetOptionalTime(o.get(), "expires_at", c.expires_at);
   (void)json::SetInt(o.get(), "version", c.current_version);
   (void)json::SetInt(o.get(), "latest_version", c.latest_version);
-  json::Json projects = json::MakeArray();
-  for (const auto& p : c.projects)
-    if (auto s = json::MakeString(p); s.ok()) (void)json::Append(projects.get(), std::move(*s));
-  (void)json::Set(o.get(), "projects", std::move(projects));
+  (void)json::Set(o.get(), "projects", StringsToJson(c.projects));
   return o;
 }
 
@@ -70,7 +52,7 @@ OpResult NameError(const Status& st) {
 
 }  // namespace
 
-OpResult Vault::OpAdd(const cJSON* args, UniqueFd fd) {
+OpResult Vault::OpAdd(const identity::Principal&, const cJSON* args, UniqueFd fd) {
   auto name = RequireName(args);
   if (!name.ok()) return NameError(name.status());
   if (!fd) return Fail(Status(Err::kInvalidArgument, "add"), "add needs the value pipe");
@@ -118,10 +100,10 @@ OpResult Vault::OpAdd(const cJSON* args, UniqueFd fd) {
   }
   json::Json out = CredentialToJson(*stored);
   (void)json::SetString(out.get(), "fingerprint", fpr);
-  return Ok(std::move(out));
+  return WithAudit(Ok(std::move(out)), {*name, version, existing.ok() ? "overwrite" : ""});
 }
 
-OpResult Vault::OpList(const cJSON* args, UniqueFd) {
+OpResult Vault::OpList(const identity::Principal& who, const cJSON* args, UniqueFd) {
   store::CredentialFilter f;
   if (auto v = json::GetString(args, "env")) f.env = std::string(*v);
   if (auto v = json::GetString(args, "provider")) f.provider = std::string(*v);
@@ -130,11 +112,16 @@ OpResult Vault::OpList(const cJSON* args, UniqueFd) {
   auto list = store_.ListCredentials(f);
   if (!list.ok()) return Fail(list.status(), std::string("cannot list: ") + list.status().where());
   json::Json out = json::MakeArray();
-  for (const store::Credential& c : *list) (void)json::Append(out.get(), CredentialToJson(c));
+  for (const store::Credential& c : *list) {
+    // An agent sees only what its scopes cover (a token: its one credential).
+    if (who.acts_as_agent() && !identity::Authorize(who, identity::Action::kList, c.name).ok()) continue;
+    if (who.kind == identity::PrincipalKind::kToken && c.name != who.credential) continue;
+    (void)json::Append(out.get(), CredentialToJson(c));
+  }
   return Ok(std::move(out));
 }
 
-OpResult Vault::OpShow(const cJSON* args, UniqueFd) {
+OpResult Vault::OpShow(const identity::Principal& who, const cJSON* args, UniqueFd) {
   auto name = RequireName(args);
   if (!name.ok()) return NameError(name.status());
   auto c = store_.GetCredential(*name);
@@ -142,13 +129,13 @@ OpResult Vault::OpShow(const cJSON* args, UniqueFd) {
   json::Json out = CredentialToJson(*c);
   auto policy = json::ParseJson(c->policy_json.empty() ? "null" : c->policy_json);
   (void)json::Set(out.get(), "policy", policy.ok() ? std::move(*policy) : json::MakeNull());
-  auto history = OpHistory(args, UniqueFd());
+  auto history = OpHistory(who, args, UniqueFd());
   if (history.ok) (void)json::Set(out.get(), "versions", std::move(history.result));
   return Ok(std::move(out));
 }
 
 // The plaintext goes from the enclave into the CLI's pipe; keycelld never holds it.
-OpResult Vault::OpGet(const cJSON* args, UniqueFd fd) {
+OpResult Vault::OpGet(const identity::Principal& who, const cJSON* args, UniqueFd fd) {
   auto name = RequireName(args);
   if (!name.ok()) return NameError(name.status());
   if (!fd) return Fail(Status(Err::kInvalidArgument, "get"), "get needs the output pipe");
@@ -157,19 +144,23 @@ OpResult Vault::OpGet(const cJSON* args, UniqueFd fd) {
     return Fail(Status(Err::kInvalidArgument, "purpose"), "a --purpose is required to reveal a value");
   auto v = store_.GetCurrent(*name);
   if (!v.ok()) return NameError(v.status());
-  const std::string agent(json::GetString(args, "agent_id").value_or(""));
+  // An agent reveals as itself; only the owner may name the agent id the sealed reveal
+  // list is checked against (keycell get --agent).
+  const std::string agent = who.acts_as_agent() ? who.agent_id : std::string(json::GetString(args, "agent_id").value_or(""));
+  AuditFacts facts{*name, v->version, "purpose: " + purpose};
   Status st = enclave_.RevealToFd(RefOf(v->record_id, v->version, v->name), v->sealed, purpose, agent, fd.get());
   if (st.code() == Err::kPolicyDenied)
-    return Fail(st, "'" + *name + "' is not revealable (its sealed policy forbids it); use keycell run, "
-                    "keycell env or the proxy instead");
-  if (!st.ok()) return Fail(st);
+    return WithAudit(Fail(st, "'" + *name + "' is not revealable (its sealed policy forbids it); use keycell run, "
+                              "keycell env or the proxy instead"),
+                     std::move(facts));
+  if (!st.ok()) return WithAudit(Fail(st), std::move(facts));
   json::Json out = json::MakeObject();
   (void)json::SetString(out.get(), "name", *name);
   (void)json::SetInt(out.get(), "version", v->version);
-  return Ok(std::move(out));
+  return WithAudit(Ok(std::move(out)), std::move(facts));
 }
 
-OpResult Vault::OpRemove(const cJSON* args, UniqueFd) {
+OpResult Vault::OpRemove(const identity::Principal&, const cJSON* args, UniqueFd) {
   auto name = RequireName(args);
   if (!name.ok()) return NameError(name.status());
   if (Status st = store_.DeleteCredential(*name); !st.ok()) return NameError(st);
@@ -178,7 +169,7 @@ OpResult Vault::OpRemove(const cJSON* args, UniqueFd) {
   return Ok(std::move(out));
 }
 
-OpResult Vault::OpRotate(const cJSON* args, UniqueFd fd) {
+OpResult Vault::OpRotate(const identity::Principal&, const cJSON* args, UniqueFd fd) {
   auto name = RequireName(args);
   if (!name.ok()) return NameError(name.status());
   if (!fd) return Fail(Status(Err::kInvalidArgument, "rotate"), "rotate needs the value pipe");
@@ -203,10 +194,10 @@ OpResult Vault::OpRotate(const cJSON* args, UniqueFd fd) {
   (void)json::SetString(out.get(), "name", *name);
   (void)json::SetInt(out.get(), "version", w.version);
   (void)json::SetString(out.get(), "fingerprint", fpr);
-  return Ok(std::move(out));
+  return WithAudit(Ok(std::move(out)), {*name, w.version, ""});
 }
 
-OpResult Vault::OpHistory(const cJSON* args, UniqueFd) {
+OpResult Vault::OpHistory(const identity::Principal&, const cJSON* args, UniqueFd) {
   auto name = RequireName(args);
   if (!name.ok()) return NameError(name.status());
   auto h = store_.History(*name);
@@ -223,7 +214,7 @@ OpResult Vault::OpHistory(const cJSON* args, UniqueFd) {
   return Ok(std::move(out));
 }
 
-OpResult Vault::OpRollback(const cJSON* args, UniqueFd) {
+OpResult Vault::OpRollback(const identity::Principal&, const cJSON* args, UniqueFd) {
   auto name = RequireName(args);
   if (!name.ok()) return NameError(name.status());
   const auto to = json::GetInt(args, "to");
@@ -238,10 +229,10 @@ OpResult Vault::OpRollback(const cJSON* args, UniqueFd) {
   json::Json out = json::MakeObject();
   (void)json::SetString(out.get(), "name", *name);
   (void)json::SetInt(out.get(), "version", *to);
-  return Ok(std::move(out));
+  return WithAudit(Ok(std::move(out)), {*name, *to, ""});
 }
 
-OpResult Vault::OpHealth(const cJSON* args, UniqueFd) {
+OpResult Vault::OpHealth(const identity::Principal&, const cJSON* args, UniqueFd) {
   const int64_t days = json::GetInt(args, "days").value_or(90);
   if (days < 1 || days > 36500) return Fail(Status(Err::kInvalidArgument, "days"), "--days must be 1..36500");
   auto list = store_.ListCredentials({});

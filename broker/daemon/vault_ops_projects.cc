@@ -27,10 +27,11 @@ struct Selected {
   std::vector<std::string> env_names;
 };
 
-Result<Selected> Select(store::Store& store, const cJSON* args, const std::string& project, std::string* why) {
-  std::vector<std::string> names;
-  for (const cJSON* item : json::Children(json::GetArray(args, "keys")))
-    if (auto s = json::AsString(item)) names.emplace_back(*s);
+// An agent gets only what its scopes cover: one credential outside them refuses the
+// whole request (kPolicyDenied), like one that may not be exported.
+Result<Selected> Select(store::Store& store, const identity::Principal& who, const cJSON* args,
+                        const std::string& project, std::string* why) {
+  std::vector<std::string> names = StringArray(args, "keys");
   if (names.empty() && !project.empty()) {
     KC_ASSIGN_OR_RETURN(const auto creds, store.CredentialsForProject(project));
     for (const auto& c : creds) names.push_back(c.name);
@@ -45,6 +46,10 @@ Result<Selected> Select(store::Store& store, const cJSON* args, const std::strin
   }
   Selected out;
   for (const std::string& n : names) {
+    if (Status st = identity::Authorize(who, identity::Action::kUse, n); !st.ok()) {
+      *why = "'" + n + "' is outside the agent's scopes";
+      return st;
+    }
     auto v = store.GetCurrent(n);
     if (!v.ok()) {
       *why = "no such credential: " + n;
@@ -54,6 +59,18 @@ Result<Selected> Select(store::Store& store, const cJSON* args, const std::strin
     out.versions.push_back(std::move(*v));
   }
   return out;
+}
+
+// The audit record of an env/run: which credentials (names and versions), never values.
+AuditFacts FactsOf(const Selected& s, std::string prefix) {
+  AuditFacts f;
+  if (s.versions.size() == 1) {
+    f.credential = s.versions[0].name;
+    f.version = s.versions[0].version;
+  }
+  f.detail = std::move(prefix);
+  for (const auto& v : s.versions) f.detail += (&v == &s.versions.front() ? "" : ",") + v.name;
+  return f;
 }
 
 std::vector<EnvItem> Items(const Selected& s) {
@@ -77,7 +94,7 @@ json::Json Outcome(const WriteEnvOutcome& w) {
 
 }  // namespace
 
-OpResult Vault::OpProjects(const cJSON*, UniqueFd) {
+OpResult Vault::OpProjects(const identity::Principal&, const cJSON*, UniqueFd) {
   auto list = store_.ListProjects();
   if (!list.ok()) return Fail(list.status());
   json::Json out = json::MakeArray();
@@ -93,7 +110,7 @@ OpResult Vault::OpProjects(const cJSON*, UniqueFd) {
   return Ok(std::move(out));
 }
 
-OpResult Vault::OpAssign(const cJSON* args, UniqueFd) {
+OpResult Vault::OpAssign(const identity::Principal&, const cJSON* args, UniqueFd) {
   const std::string name(json::GetString(args, "name").value_or(""));
   auto path = RequirePath(args, "path");
   if (!path.ok()) return Fail(path.status(), "the project path must be absolute");
@@ -105,7 +122,7 @@ OpResult Vault::OpAssign(const cJSON* args, UniqueFd) {
   return Ok(std::move(out));
 }
 
-OpResult Vault::OpUnassign(const cJSON* args, UniqueFd) {
+OpResult Vault::OpUnassign(const identity::Principal&, const cJSON* args, UniqueFd) {
   const std::string name(json::GetString(args, "name").value_or(""));
   auto path = RequirePath(args, "path");
   if (!path.ok()) return Fail(path.status(), "the project path must be absolute");
@@ -119,12 +136,13 @@ OpResult Vault::OpUnassign(const cJSON* args, UniqueFd) {
 
 // keycelld opens the .env itself (temp file, fsync, rename) and hands the fd to the
 // enclave, which writes the values; keycelld never sees them.
-OpResult Vault::OpEnv(const cJSON* args, UniqueFd) {
+OpResult Vault::OpEnv(const identity::Principal& who, const cJSON* args, UniqueFd) {
   auto path = RequirePath(args, "path");
   if (!path.ok()) return Fail(path.status(), "the project path must be absolute");
   std::string why;
-  auto sel = Select(store_, args, *path, &why);
+  auto sel = Select(store_, who, args, *path, &why);
   if (!sel.ok()) return Fail(sel.status(), why);
+  const AuditFacts facts = FactsOf(*sel, *path + ": ");
   const std::vector<EnvItem> items = Items(*sel);
   WriteEnvOutcome outcome;
   Status st = envfile::ReplaceEnvFile(*path, sel->env_names, [&](int fd) -> Status {
@@ -138,21 +156,24 @@ OpResult Vault::OpEnv(const cJSON* args, UniqueFd) {
   if (st.code() == Err::kPolicyDenied && !outcome.skipped.empty()) {
     std::string names;
     for (const auto& n : outcome.skipped) names += (names.empty() ? "" : ", ") + n;
-    return Fail(st, "not written, .env unchanged: " + names +
-                        " cannot be exported (sealed without --env-export, or a value that is not "
-                        "valid UTF-8 text)");
+    return WithAudit(Fail(st, "not written, .env unchanged: " + names +
+                                  " cannot be exported (sealed without --env-export, or a value that is not "
+                                  "valid UTF-8 text)"),
+                     facts);
   }
-  if (!st.ok()) return Fail(st, st.code() == Err::kInvalidArgument ? std::string("cannot write .env: ") + st.where() : "");
+  if (!st.ok())
+    return WithAudit(Fail(st, st.code() == Err::kInvalidArgument ? std::string("cannot write .env: ") + st.where() : ""),
+                     facts);
   auto ignored = envfile::EnsureGitignored(*path);
   json::Json out = Outcome(outcome);
   (void)json::SetString(out.get(), "file", *path + "/.env");
   (void)json::SetBool(out.get(), "gitignore_updated", ignored.ok() && *ignored);
-  return Ok(std::move(out));
+  return WithAudit(Ok(std::move(out)), facts);
 }
 
 // The fd is a pipe whose read end the CLI holds: NAME\0value\0 records go from the
 // enclave straight to the CLI, which builds the child's environment from them.
-OpResult Vault::OpRun(const cJSON* args, UniqueFd fd) {
+OpResult Vault::OpRun(const identity::Principal& who, const cJSON* args, UniqueFd fd) {
   if (!fd) return Fail(Status(Err::kInvalidArgument, "run"), "run needs the environment pipe");
   std::string project;
   if (json::GetString(args, "project")) {
@@ -161,15 +182,16 @@ OpResult Vault::OpRun(const cJSON* args, UniqueFd fd) {
     project = *p;
   }
   std::string why;
-  auto sel = Select(store_, args, project, &why);
+  auto sel = Select(store_, who, args, project, &why);
   if (!sel.ok()) return Fail(sel.status(), why);
+  const AuditFacts facts = FactsOf(*sel, "");
   const std::vector<EnvItem> items = Items(*sel);
   auto w = enclave_.WriteEnv(fd.get(), items, EnvFormat::kNulRecords);
-  if (!w.ok()) return Fail(w.status());
-  return Ok(Outcome(*w));
+  if (!w.ok()) return WithAudit(Fail(w.status()), facts);
+  return WithAudit(Ok(Outcome(*w)), facts);
 }
 
-OpResult Vault::OpExportSealed(const cJSON* args, UniqueFd) {
+OpResult Vault::OpExportSealed(const identity::Principal&, const cJSON* args, UniqueFd) {
   const std::string file(json::GetString(args, "file").value_or(""));
   if (file.empty() || file[0] != '/') return Fail(Status(Err::kInvalidArgument, "file"), "the file path must be absolute");
   if (Status st = store_.ExportSealed(file); !st.ok()) return Fail(st, std::string("export failed: ") + st.where());
@@ -178,7 +200,7 @@ OpResult Vault::OpExportSealed(const cJSON* args, UniqueFd) {
   return Ok(std::move(out));
 }
 
-OpResult Vault::OpImportSealed(const cJSON* args, UniqueFd) {
+OpResult Vault::OpImportSealed(const identity::Principal&, const cJSON* args, UniqueFd) {
   const std::string file(json::GetString(args, "file").value_or(""));
   if (file.empty() || file[0] != '/') return Fail(Status(Err::kInvalidArgument, "file"), "the file path must be absolute");
   std::vector<std::string> conflicts;
