@@ -38,6 +38,8 @@ void RegisterAgentCommands(CLI::App& app, int& exit_code);
 void RegisterApiKeyCommands(CLI::App& app, int& exit_code);
 // audit [filters], audit verify
 void RegisterAuditCommands(CLI::App& app, int& exit_code);
+// webhooks add|list|rm|test|deliveries
+void RegisterWebhookCommands(CLI::App& app, int& exit_code);
 // completion bash|zsh: generated from the command tree itself, so it cannot go stale.
 void RegisterCompletionCommand(CLI::App& app, int& exit_code);
 

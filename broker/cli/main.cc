@@ -98,6 +98,7 @@ int main(int argc, char** argv) {
   RegisterAgentCommands(app, exit_code);
   RegisterApiKeyCommands(app, exit_code);
   RegisterAuditCommands(app, exit_code);
+  RegisterWebhookCommands(app, exit_code);
   RegisterCompletionCommand(app, exit_code);
   // `keycell help [COMMAND]` reads like `keycell [COMMAND] --help`.
   std::vector<std::string> args(argv + 1, argv + argc);

@@ -91,9 +91,11 @@ struct Wakeup {
   std::condition_variable cv;
 };
 
-// The daemon's clock: idle auto-lock, and the audit chain's periodic checkpoint (sealed
-// while the vault is unlocked; CheckpointDue decides when).
+// The daemon's clock: idle auto-lock, the audit chain's periodic checkpoint (sealed
+// while the vault is unlocked; CheckpointDue decides when), and the expiry webhooks.
 void TimerLoop(Vault& vault, std::atomic<int64_t>& idle_lock, std::atomic<bool>& stopping, Wakeup& wake) {
+  constexpr int64_t kExpiryCheckTicks = 60;  // expiry is also checked at once after a change
+  int64_t ticks = 0;
   while (!stopping.load()) {
     {
       std::unique_lock<std::mutex> lock(wake.mu);
@@ -101,6 +103,7 @@ void TimerLoop(Vault& vault, std::atomic<int64_t>& idle_lock, std::atomic<bool>&
     }
     if (stopping.load()) return;
     (void)vault.CheckpointAudit();
+    (void)vault.FireDueExpiry(/*force=*/++ticks % kExpiryCheckTicks == 0);
     const int64_t limit = idle_lock.load();
     if (limit > 0 && vault.enclave().unlocked() && vault.IdleSeconds() >= limit) {
       (void)vault.CheckpointAudit(/*now=*/true);
@@ -138,12 +141,29 @@ int Run() {
   if (!identities.ok()) return Fatal("identity store", identities.status().where());
   auto audit_log = audit::AuditLog::Open(audit::AuditLog::PathIn(cfg->data_dir));
   if (!audit_log.ok()) return Fatal("audit log", audit_log.status().where());
+  auto hook_store = webhooks::WebhookStore::Open(webhooks::WebhookStore::PathIn(cfg->data_dir));
+  if (!hook_store.ok()) return Fatal("webhook store", hook_store.status().where());
+  // Webhook signatures are computed by the enclave over the webhook's sealed secret; a
+  // locked vault makes the attempt fail, and the worker retries.
+  EnclaveClient& enclave_ref = **enclave;
+  webhooks::DeliveryWorker::Options delivery;
+  delivery.http.extra_ca_file = cfg->tls_extra_ca_file;
+  auto worker = webhooks::DeliveryWorker::Start(
+      hook_store->get(),
+      [&enclave_ref](const webhooks::Webhook& h, ByteView body) {
+        return enclave_ref.Hmac(RefOf(h.secret_ref.record_id, h.secret_ref.version, h.secret_ref.name),
+                                h.sealed_secret, body);
+      },
+      delivery);
+  if (!worker.ok()) return Fatal("webhook delivery", worker.status().where());
+  webhooks::Dispatcher hooks(hook_store->get(), worker->get());
   auto server = ControlServer::Listen(ControlSocketPath(cfg->runtime_dir));
   if (!server.ok()) return Fatal("control socket", strerror(server.status().detail()));
 
   identity::UnlockLimiter unlock_limiter(identity::SystemClock(),
                                          static_cast<uint32_t>(cfg->unlock_max_attempts_per_minute));
-  Vault vault(VaultDeps{**store, **enclave, **identities, **audit_log, unlock_limiter, cfg->data_dir});
+  Vault vault(VaultDeps{**store, **enclave, **identities, **audit_log, unlock_limiter, **hook_store, hooks,
+                        cfg->data_dir});
   std::atomic<int64_t> idle_lock{cfg->idle_lock_seconds};
   std::atomic<bool> stopping{false};
   std::thread signals(SignalLoop, std::ref(**server), std::ref(idle_lock), std::ref(stopping));
@@ -160,6 +180,7 @@ int Run() {
   }
   idle.join();
   (*server)->WaitIdle(5000);
+  (*worker)->Stop();  // pending retries are logged as abandoned
   (void)vault.CheckpointAudit(/*now=*/true);
   const Status locked = (*enclave)->Lock();  // log out of the token before leaving
   LogEvent(LogLevel::kInfo, "stopped", {{"vault", locked.ok() ? "locked" : locked.where()}});

@@ -62,6 +62,11 @@ constexpr OpEntry kOps[] = {
     {"apikeys.revoke",   &Vault::OpApiKeysRevoke,   Action::kManageApiKeys,   CredArg::kNone,       a::kApiKeyRevoke,         true},
     {"apikeys.delete",   &Vault::OpApiKeysDelete,   Action::kManageApiKeys,   CredArg::kNone,       a::kApiKeyDelete,         true},
     {"apikeys.reissue",  &Vault::OpApiKeysReissue,  Action::kManageApiKeys,   CredArg::kNone,       "apikey.reissue",         true},
+    {"webhooks.add",     &Vault::OpWebhooksAdd,     Action::kManageWebhooks,  CredArg::kNone,       "webhook.add",            true},
+    {"webhooks.list",    &Vault::OpWebhooksList,    Action::kManageWebhooks,  CredArg::kNone,       nullptr,                  false},
+    {"webhooks.rm",      &Vault::OpWebhooksRemove,  Action::kManageWebhooks,  CredArg::kNone,       "webhook.remove",         true},
+    {"webhooks.test",    &Vault::OpWebhooksTest,    Action::kManageWebhooks,  CredArg::kNone,       "webhook.test",           true},
+    {"webhooks.deliveries", &Vault::OpWebhooksDeliveries, Action::kManageWebhooks, CredArg::kNone,  nullptr,                  false},
     {"audit.query",      &Vault::OpAuditQuery,      Action::kReadAudit,       CredArg::kNone,       nullptr,                  false},
     {"audit.verify",     &Vault::OpAuditVerify,     Action::kReadAudit,       CredArg::kNone,       "audit.verify",           false},
 };
@@ -192,6 +197,10 @@ OpResult Vault::Dispatch(const identity::Principal& who, std::string_view op, co
     } else {
       last_use_ = NowSeconds();
       r = (this->*e.fn)(who, args, std::move(fd));
+      // A credential came, went or got a new expiry: the expiry scheduler looks again.
+      if (r.ok && (e.action == Action::kAddCredential || e.action == Action::kRotateCredential ||
+                   e.action == Action::kDeleteCredential))
+        expiry_changed_ = true;
     }
     if (r.audit.credential.empty()) r.audit.credential = credential;
     const int64_t latency_us =

@@ -16,6 +16,8 @@
 
 #include <atomic>
 #include <functional>
+#include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -29,6 +31,9 @@
 #include "broker/identity/rate_limiter.h"
 #include "broker/json/json.h"
 #include "broker/store/store.h"
+#include "broker/webhooks/delivery_worker.h"
+#include "broker/webhooks/dispatcher.h"
+#include "broker/webhooks/webhook_store.h"
 
 namespace keycell::broker::daemon {
 
@@ -54,6 +59,8 @@ struct VaultDeps {
   identity::IdentityStore& identity;
   audit::AuditLog& audit;
   identity::UnlockLimiter& unlock_limiter;
+  webhooks::WebhookStore& webhooks;
+  webhooks::Dispatcher& hooks;
   std::string data_dir;
 };
 
@@ -61,7 +68,8 @@ class Vault {
  public:
   explicit Vault(VaultDeps deps)
       : store_(deps.store), enclave_(deps.enclave), identity_(deps.identity), audit_(deps.audit),
-        unlock_limiter_(deps.unlock_limiter), data_dir_(std::move(deps.data_dir)),
+        unlock_limiter_(deps.unlock_limiter), webhooks_(deps.webhooks), hooks_(deps.hooks),
+        data_dir_(std::move(deps.data_dir)),
         audit_key_(data_dir_) {}
 
   // Runs one op for `who`. Unknown ops, malformed args and refusals are errors, never
@@ -76,6 +84,15 @@ class Vault {
   // unsealed records with `now`; needs the vault unlocked (skipped otherwise). Called by
   // keycelld's timer, and before locking. Returns whether it sealed.
   bool CheckpointAudit(bool now = false);
+
+  // Fires credential.expiring_soon / credential.expired webhooks that are due, once per
+  // credential, state and expiry date. Cheap when nothing changed: keycelld's timer calls
+  // it every tick with `force` false, and it only reads the store when an op changed an
+  // expiry since the last run or `force` (once a minute) says so. Returns events fired.
+  size_t FireDueExpiry(bool force);
+  // Tells webhook subscribers that `subject` (an agent name or key id) hit its rate
+  // limit; at most once per subject per minute. Never blocks on delivery.
+  void NotifyRateLimited(std::string_view subject, int64_t requests_per_minute);
 
   // Seconds since the vault was last used (for idle auto-lock).
   int64_t IdleSeconds() const;
@@ -120,6 +137,12 @@ class Vault {
   OpResult OpApiKeysRevoke(const identity::Principal& who, const cJSON* args, UniqueFd fd);
   OpResult OpApiKeysDelete(const identity::Principal& who, const cJSON* args, UniqueFd fd);
   OpResult OpApiKeysReissue(const identity::Principal& who, const cJSON* args, UniqueFd fd);
+  // vault_ops_webhooks.cc
+  OpResult OpWebhooksAdd(const identity::Principal& who, const cJSON* args, UniqueFd fd);
+  OpResult OpWebhooksList(const identity::Principal& who, const cJSON* args, UniqueFd fd);
+  OpResult OpWebhooksRemove(const identity::Principal& who, const cJSON* args, UniqueFd fd);
+  OpResult OpWebhooksTest(const identity::Principal& who, const cJSON* args, UniqueFd fd);
+  OpResult OpWebhooksDeliveries(const identity::Principal& who, const cJSON* args, UniqueFd fd);
   // vault_ops_audit.cc
   OpResult OpAuditQuery(const identity::Principal& who, const cJSON* args, UniqueFd fd);
   OpResult OpAuditVerify(const identity::Principal& who, const cJSON* args, UniqueFd fd);
@@ -134,7 +157,12 @@ class Vault {
   identity::IdentityStore& identity_;
   audit::AuditLog& audit_;
   identity::UnlockLimiter& unlock_limiter_;
+  webhooks::WebhookStore& webhooks_;
+  webhooks::Dispatcher& hooks_;
   std::string data_dir_;
+  std::atomic<bool> expiry_changed_{true};  // check at the first tick
+  std::mutex limit_mu_;
+  std::map<std::string, int64_t, std::less<>> limit_notified_;  // subject -> last notice; guarded
   AuditKey audit_key_;
   std::atomic<int64_t> last_use_{0};
 };

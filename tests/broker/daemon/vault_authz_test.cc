@@ -14,8 +14,12 @@
 #include "broker/audit/audit_log.h"
 #include "broker/daemon/vault.h"
 #include "broker/identity/identity_store.h"
+#include "broker/webhooks/delivery_worker.h"
+#include "tests/broker/webhooks/test_receiver.h"
 #include "tests/support/softhsm_fixture.h"
 #include "tests/support/status_testing.h"
+
+#include <mbedtls/md.h>
 
 namespace keycell::broker::daemon {
 namespace {
@@ -78,7 +82,24 @@ class VaultAuthzTest : public ::testing::Test {
     ASSERT_TRUE(log.ok()) << log.status().where();
     audit_ = std::move(*log);
     limiter_ = std::make_unique<identity::UnlockLimiter>(identity::SystemClock(), 5);
-    vault_ = std::make_unique<Vault>(VaultDeps{*store_, *enclave_, *identities_, *audit_, *limiter_, data_});
+    auto hooks = webhooks::WebhookStore::Open(webhooks::WebhookStore::PathIn(data_));
+    ASSERT_TRUE(hooks.ok()) << hooks.status().where();
+    hook_store_ = std::move(*hooks);
+    webhooks::DeliveryWorker::Options delivery;
+    delivery.retry_backoff_ms = {10, 20, 40};
+    EnclaveClient* enclave = enclave_.get();
+    auto worker = webhooks::DeliveryWorker::Start(
+        hook_store_.get(),
+        [enclave](const webhooks::Webhook& h, ByteView body) {
+          return enclave->Hmac(RefOf(h.secret_ref.record_id, h.secret_ref.version, h.secret_ref.name),
+                               h.sealed_secret, body);
+        },
+        delivery);
+    ASSERT_TRUE(worker.ok()) << worker.status().where();
+    worker_ = std::move(*worker);
+    dispatcher_ = std::make_unique<webhooks::Dispatcher>(hook_store_.get(), worker_.get());
+    vault_ = std::make_unique<Vault>(
+        VaultDeps{*store_, *enclave_, *identities_, *audit_, *limiter_, *hook_store_, *dispatcher_, data_});
     ASSERT_TRUE(enclave_->Unlock(token_->user_pin()).ok());
     owner_ = identity::OwnerPrincipal(getuid());
   }
@@ -110,6 +131,9 @@ class VaultAuthzTest : public ::testing::Test {
   std::unique_ptr<identity::IdentityStore> identities_;
   std::unique_ptr<audit::AuditLog> audit_;
   std::unique_ptr<identity::UnlockLimiter> limiter_;
+  std::unique_ptr<webhooks::WebhookStore> hook_store_;
+  std::unique_ptr<webhooks::DeliveryWorker> worker_;
+  std::unique_ptr<webhooks::Dispatcher> dispatcher_;
   std::unique_ptr<Vault> vault_;
   Principal owner_;
 };
@@ -322,6 +346,95 @@ TEST_F(VaultAuthzTest, UnlockAttemptsAreLimited) {
   // minute is over.
   EXPECT_EQ(Run(owner_, "unlock", "{}", PipeWith("1234\n")).error.code, "rate_limited");
   EXPECT_FALSE(enclave_->unlocked());
+}
+
+std::string HexOf(const uint8_t* b, size_t n) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (size_t i = 0; i < n; ++i) {
+    out += kHex[b[i] >> 4];
+    out += kHex[b[i] & 15];
+  }
+  return out;
+}
+
+// Adds a webhook through the op, as the CLI does: the enclave writes the secret it
+// generated into our pipe, once.
+std::string AddWebhook(VaultAuthzTest* t, Vault& vault, const Principal& owner, uint16_t port,
+                       const std::string& events, std::string* id) {
+  int p[2];
+  EXPECT_EQ(pipe2(p, O_CLOEXEC), 0);
+  UniqueFd read_end(p[0]);
+  auto args = json::ParseJson(R"({"url": "http://127.0.0.1:)" + std::to_string(port) + R"(/hook", "events": )" + events + "}");
+  OpResult r = vault.Dispatch(owner, "webhooks.add", args->get(), UniqueFd(p[1]));
+  EXPECT_TRUE(r.ok) << r.error.message;
+  (void)t;
+  *id = std::string(json::GetString(r.result.get(), "id").value_or(""));
+  char buf[128];
+  const ssize_t n = read(read_end.get(), buf, sizeof(buf));
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
+}
+
+TEST_F(VaultAuthzTest, WebhookSecretIsMadeInTheEnclaveAndSignsTheRawBody) {
+  auto receiver = webhooks::test::TestReceiver::Start();
+  ASSERT_NE(receiver, nullptr);
+  std::string id;
+  const std::string secret = AddWebhook(this, *vault_, owner_, receiver->port(), R"(["credential.error"])", &id);
+  ASSERT_EQ(secret.size(), 40u);
+  ASSERT_EQ(id.rfind("whk_", 0), 0u);
+
+  OpResult sent = Run(owner_, "webhooks.test", R"({"id": ")" + id + R"("})");
+  ASSERT_TRUE(sent.ok) << sent.error.message;
+  EXPECT_EQ(*json::GetString(sent.result.get(), "result"), "delivered");
+  const auto got = receiver->requests();
+  ASSERT_EQ(got.size(), 1u);
+  // The test computes the HMAC itself, with the secret the human was shown.
+  uint8_t mac[32];
+  ASSERT_EQ(mbedtls_md_hmac(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256),
+                            reinterpret_cast<const uint8_t*>(secret.data()), secret.size(),
+                            reinterpret_cast<const uint8_t*>(got[0].body.data()), got[0].body.size(), mac),
+            0);
+  EXPECT_EQ(got[0].headers.at("x-keycell-signature"), "sha256=" + HexOf(mac, sizeof(mac)));
+  EXPECT_NE(got[0].body.find("\"event\":\"webhook.test\""), std::string::npos) << got[0].body;
+
+  // The secret is nowhere keycelld writes.
+  for (const char* f : {"webhooks.db", "webhooks.db-wal", "audit.db", "audit.db-wal"})
+    EXPECT_EQ(ReadFile(data_ + "/" + std::string(f)).find(secret), std::string::npos) << f;
+  EXPECT_FALSE(Records("webhook.add").empty());
+  EXPECT_FALSE(Records("webhook.test").empty());
+
+  // Bad input changes nothing.
+  EXPECT_EQ(Run(owner_, "webhooks.add", R"({"url": "http://example.com/hook", "events": ["credential.error"]})",
+                PipeWith("")).error.code, "policy_denied");
+  EXPECT_EQ(Run(owner_, "webhooks.add", R"({"url": "http://127.0.0.1:1/x", "events": ["nope"]})", PipeWith("")).error.code,
+            "invalid");
+  OpResult list = Run(owner_, "webhooks.list", "{}");
+  ASSERT_TRUE(list.ok);
+  EXPECT_EQ(json::ChildCount(list.result.get()), 1);
+  ASSERT_TRUE(Run(owner_, "webhooks.rm", R"({"id": ")" + id + R"("})").ok);
+  EXPECT_EQ(Run(owner_, "webhooks.test", R"({"id": ")" + id + R"("})").error.code, "not_found");
+}
+
+TEST_F(VaultAuthzTest, ExpiryEventsFireOncePerCredentialAndState) {
+  auto receiver = webhooks::test::TestReceiver::Start();
+  ASSERT_NE(receiver, nullptr);
+  std::string id;
+  ASSERT_FALSE(AddWebhook(this, *vault_, owner_, receiver->port(),
+                          R"(["credential.expiring_soon", "credential.expired"])", &id).empty());
+  const int64_t in_three_days = NowSeconds() + 3 * 24 * 3600;
+  OpResult add = Run(owner_, "add", R"({"name": "stripe-prod", "expires_at": )" + std::to_string(in_three_days) +
+                                        R"(, "policy": {"hosts": ["api.stripe.com"], "inject": "bearer"}})",
+                     PipeWith(kCanary));
+  ASSERT_TRUE(add.ok) << add.error.message;
+  EXPECT_EQ(vault_->FireDueExpiry(false), 1u);  // the add marked the expiries as changed
+  ASSERT_TRUE(receiver->WaitForRequests(1, std::chrono::seconds(10)));
+  EXPECT_NE(receiver->requests()[0].body.find("credential.expiring_soon"), std::string::npos);
+  EXPECT_NE(receiver->requests()[0].body.find("\"credential\":\"stripe-prod\""), std::string::npos);
+  // Once: neither the next tick nor a forced check fires it again.
+  EXPECT_EQ(vault_->FireDueExpiry(false), 0u);
+  EXPECT_EQ(vault_->FireDueExpiry(true), 0u);
+  ASSERT_TRUE(worker_->WaitIdle(std::chrono::seconds(5)));
+  EXPECT_EQ(receiver->requests().size(), 1u);
 }
 
 }  // namespace
