@@ -27,6 +27,9 @@ find_package(nanopb 0.4 CONFIG REQUIRED)          # target: nanopb::protobuf-nan
 find_program(NANOPB_GENERATOR nanopb_generator.py PATHS /usr/bin NO_DEFAULT_PATH REQUIRED)
 find_program(PROTOC protoc REQUIRED)
 find_package(GTest 1.12 CONFIG REQUIRED)
+# Boost.Beast/Asio 1.74 (libboost-dev), header-only: the HTTP server's request parser
+# (broker/http). Target Boost::headers; no Boost library is linked.
+find_package(Boost 1.74 CONFIG REQUIRED)
 
 set(KEYCELL_PKCS11_MODULE "/usr/lib/softhsm/libsofthsm2.so" CACHE FILEPATH
     "Default PKCS#11 module (SoftHSM2)")

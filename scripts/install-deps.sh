@@ -8,6 +8,8 @@ packages=(
   g++ clang libclang-rt-14-dev cmake ninja-build pkg-config
   # libraries
   libmbedtls-dev libseccomp-dev libnanopb-dev nanopb libcjson-dev libsqlite3-dev libp11-kit-dev libcli11-dev
+  # Boost.Beast (header-only HTTP parser for broker/http)
+  libboost-dev
   # the token: SoftHSM2 (module + tools)
   softhsm2 libsofthsm2
   # tests
