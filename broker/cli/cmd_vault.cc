@@ -77,7 +77,7 @@ constexpr char kStatusDetails[] =
     "Shows whether keycelld runs and the vault is unlocked, the token, the number of\n"
     "credentials and the enclave's sandbox state. Does not start keycelld. With\n"
     "--json: {running, unlocked, token_label, token_model, sandbox_stage, credentials,\n"
-    "enclave_pid, enclave_restarts, data_dir, socket}.\n"
+    "enclave_pid, enclave_restarts, data_dir, http, socket}.\n"
     "\n"
     "Examples:\n"
     "  keycell status\n"
@@ -144,6 +144,7 @@ int PrintStatus(const cJSON* s, bool as_json) {
        {"token", token},
        {"credentials", IntField(s, "credentials")},
        {"enclave", enclave},
+       {"http", "http://" + StringField(s, "http") + " (REST API; Authorization: Bearer kc_...)"},
        {"data dir", StringField(s, "data_dir")}}));
 }
 

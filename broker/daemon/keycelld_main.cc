@@ -21,7 +21,9 @@
 #include "broker/daemon/control_server.h"
 #include "broker/daemon/enclave_launch.h"
 #include "broker/daemon/log.h"
+#include "broker/daemon/rest_api.h"
 #include "broker/daemon/vault.h"
+#include "broker/http/server.h"
 
 namespace keycell::broker::daemon {
 namespace {
@@ -164,13 +166,30 @@ int Run() {
                                          static_cast<uint32_t>(cfg->unlock_max_attempts_per_minute));
   Vault vault(VaultDeps{**store, **enclave, **identities, **audit_log, unlock_limiter, **hook_store, hooks,
                         cfg->data_dir});
+  identity::RateLimiter rate_limiter(
+      identity::SystemClock(),
+      identity::RateLimit{static_cast<uint32_t>(cfg->ratelimit_requests_per_minute), 0});
+  RestApi rest(vault, **identities, rate_limiter, cfg->ratelimit_requests_per_minute);
+  http::Router router;
+  if (Status st = rest.Register(router); !st.ok()) return Fatal("http routes", st.where());
+  http::ServerOptions http_options;
+  http_options.access_log = [](const http::AccessLogEntry& e) {
+    LogEvent(LogLevel::kDebug, "http", {{"method", e.method}, {"path", e.path}, {"status", std::to_string(e.status)}});
+  };
+  http::Server http_server(std::move(router), http_options);
+  if (Status st = http_server.Listen(cfg->http_host, cfg->http_port); !st.ok())
+    return Fatal("http listener", cfg->http_listen + ": " + (st.detail() != 0 ? strerror(st.detail()) : st.where()) +
+                                      " (set http.listen / KEYCELL_HTTP_LISTEN to another address; port 0 picks a free one)");
+  const std::string http_address = cfg->http_host + ":" + std::to_string(http_server.port());
+  vault.SetHttpAddress(http_address);
+
   std::atomic<int64_t> idle_lock{cfg->idle_lock_seconds};
   std::atomic<bool> stopping{false};
   std::thread signals(SignalLoop, std::ref(**server), std::ref(idle_lock), std::ref(stopping));
   Wakeup wake;
   std::thread idle(TimerLoop, std::ref(vault), std::ref(idle_lock), std::ref(stopping), std::ref(wake));
   LogEvent(LogLevel::kInfo, "started", {{"pid", std::to_string(getpid())}, {"data_dir", cfg->data_dir},
-                                        {"socket", ControlSocketPath(cfg->runtime_dir)}});
+                                        {"socket", ControlSocketPath(cfg->runtime_dir)}, {"http", http_address}});
   (*server)->Serve(vault);
   if (!stopping.exchange(true)) kill(getpid(), SIGTERM);  // wake the signal thread to end it
   signals.join();
@@ -180,6 +199,7 @@ int Run() {
   }
   idle.join();
   (*server)->WaitIdle(5000);
+  http_server.Stop(std::chrono::seconds(2));
   (*worker)->Stop();  // pending retries are logged as abandoned
   (void)vault.CheckpointAudit(/*now=*/true);
   const Status locked = (*enclave)->Lock();  // log out of the token before leaving

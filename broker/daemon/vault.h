@@ -94,6 +94,12 @@ class Vault {
   // limit; at most once per subject per minute. Never blocks on delivery.
   void NotifyRateLimited(std::string_view subject, int64_t requests_per_minute);
 
+  // The HTTP listener's bound address ("127.0.0.1:8787"), reported by `status`.
+  void SetHttpAddress(std::string address) {
+    std::lock_guard<std::mutex> lock(limit_mu_);
+    http_address_ = std::move(address);
+  }
+
   // Seconds since the vault was last used (for idle auto-lock).
   int64_t IdleSeconds() const;
   EnclaveClient& enclave() { return enclave_; }
@@ -163,6 +169,7 @@ class Vault {
   std::atomic<bool> expiry_changed_{true};  // check at the first tick
   std::mutex limit_mu_;
   std::map<std::string, int64_t, std::less<>> limit_notified_;  // subject -> last notice; guarded
+  std::string http_address_;                                     // guarded by limit_mu_
   AuditKey audit_key_;
   std::atomic<int64_t> last_use_{0};
 };

@@ -155,6 +155,7 @@ std::vector<std::string> CliSandbox::Environment(
       {"XDG_RUNTIME_DIR", runtime_dir_},        {"XDG_CONFIG_HOME", config_dir_},
       {"KEYCELL_DATA_DIR", data_dir_},          {"LANG", "C.UTF-8"},
       {"KEYCELL_LOG_LEVEL", "debug"},  // the most verbose log must still hold no secret
+      {"KEYCELL_HTTP_LISTEN", "127.0.0.1:0"},  // tests run in parallel: a free port each
   };
   for (const auto& [k, v] : extra) env[k] = v;
   std::vector<std::string> out;

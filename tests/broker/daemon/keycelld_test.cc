@@ -67,6 +67,7 @@ class KeycelldTest : public ::testing::Test {
       setenv("KEYCELL_RUNTIME_DIR", (run_ + "/keycell").c_str(), 1);
       setenv("KEYCELL_IDLE_LOCK", idle_lock.c_str(), 1);
       setenv("KEYCELL_ENCLAVE_PATH", KEYCELL_ENCLAVE_PATH, 1);
+      setenv("KEYCELL_HTTP_LISTEN", "127.0.0.1:0", 1);
       setenv("XDG_CONFIG_HOME", (root_ + "/config").c_str(), 1);
       execl(KEYCELLD_PATH, KEYCELLD_PATH, static_cast<char*>(nullptr));
       _exit(127);
