@@ -16,6 +16,7 @@
 #include "common/ipc/framing.h"
 #include "common/ipc/message.h"
 #include "tests/enclave/test_policies.h"
+#include "tests/support/enclave_launch.h"
 #include "tests/support/softhsm_fixture.h"
 
 namespace keycell {
@@ -46,15 +47,7 @@ class EnclaveProcessTest : public ::testing::Test {
     auto t = test::TempToken::Create();
     ASSERT_TRUE(t.ok()) << t.status().where();
     token_ = std::move(*t);
-    broker::EnclaveLaunch l;
-    l.enclave_path = KEYCELL_ENCLAVE_PATH;
-    l.module_path = test::TempToken::module_path();
-    l.token_label = token_->label();
-    l.token_dirs = {token_->dir() + "/tokens"};
-    l.read_files = {token_->conf_path()};
-    l.env = {{"SOFTHSM2_CONF", token_->conf_path()}};
-    l.call_timeout_ms = 10000;
-    auto c = EnclaveClient::Start(l);
+    auto c = EnclaveClient::Start(test::LaunchFor(*token_, KEYCELL_ENCLAVE_PATH));
     ASSERT_TRUE(c.ok()) << c.status().where();
     client_ = std::move(*c);
   }

@@ -16,6 +16,7 @@
 #include "broker/identity/identity_store.h"
 #include "broker/webhooks/delivery_worker.h"
 #include "tests/broker/webhooks/test_receiver.h"
+#include "tests/support/enclave_launch.h"
 #include "tests/support/softhsm_fixture.h"
 #include "tests/support/status_testing.h"
 
@@ -62,14 +63,7 @@ class VaultAuthzTest : public ::testing::Test {
     ASSERT_TRUE(t.ok()) << t.status().where();
     token_ = std::move(*t);
     data_ = token_->dir() + "/data";
-    EnclaveLaunch l;
-    l.enclave_path = KEYCELL_ENCLAVE_PATH;
-    l.module_path = test::TempToken::module_path();
-    l.token_label = token_->label();
-    l.token_dirs = {token_->dir() + "/tokens"};
-    l.read_files = {token_->conf_path()};
-    l.env = {{"SOFTHSM2_CONF", token_->conf_path()}};
-    auto c = EnclaveClient::Start(l);
+    auto c = EnclaveClient::Start(test::LaunchFor(*token_, KEYCELL_ENCLAVE_PATH));
     ASSERT_TRUE(c.ok()) << c.status().where();
     enclave_ = std::move(*c);
     auto s = store::Store::Open(data_ + "/keycell.db");
