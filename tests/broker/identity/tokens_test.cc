@@ -1,6 +1,9 @@
 // pxr_ proxy tokens: issue, authenticate, expire, revoke, rotate, refusal reasons.
 #include <sys/stat.h>
 
+#include <fstream>
+#include <sstream>
+
 #include "broker/identity/authz.h"
 #include "tests/broker/identity/identity_test_util.h"
 
@@ -188,3 +191,27 @@ TEST_F(IdentityTokens, TokensSurviveReopen) {
 
 }  // namespace
 }  // namespace keycell::broker::identity::test
+
+namespace keycell::broker::identity {
+namespace {
+
+// Timing cannot be asserted in a test, so this pins the code instead: authentication
+// compares the stored and presented SHA-256 with ConstantTimeEqual (common/bytes.h, an
+// OR-accumulating loop with no early exit) and nowhere with memcmp, ==, or a SQL
+// "WHERE hash = ?" lookup that would let the database compare secrets.
+TEST(IdentityAuthSource, ComparesHashesInConstantTimeOnly) {
+  std::ifstream in(std::string(KEYCELL_SOURCE_DIR) + "/broker/identity/identity_auth.cc");
+  ASSERT_TRUE(in.good());
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string src = ss.str();
+  EXPECT_NE(src.find("ConstantTimeEqual(ByteView(presented_hash"), std::string::npos);
+  EXPECT_EQ(src.find("memcmp"), std::string::npos);
+  EXPECT_EQ(src.find("presented_hash =="), std::string::npos);
+  EXPECT_EQ(src.find("hash = ?"), std::string::npos);
+  // The lookup is by the public prefix only.
+  EXPECT_NE(src.find("st.Bind(1, prefix)"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace keycell::broker::identity
