@@ -112,21 +112,33 @@ Result<std::pair<int64_t, Hash>> AuditLog::ReadHead() {
 }
 
 Result<Record> AuditLog::Append(const Entry& entry) {
-  KC_ASSIGN_OR_RETURN(Entry clean, SanitizeEntry(entry));
-  Record r;
-  static_cast<Entry&>(r) = std::move(clean);
+  KC_ASSIGN_OR_RETURN(std::vector<Record> one, AppendBatch(std::span<const Entry>(&entry, 1)));
+  return std::move(one.front());
+}
+
+Result<std::vector<Record>> AuditLog::AppendBatch(std::span<const Entry> entries) {
+  std::vector<Record> out(entries.size());
+  for (size_t i = 0; i < entries.size(); ++i) {
+    KC_ASSIGN_OR_RETURN(Entry clean, SanitizeEntry(entries[i]));
+    static_cast<Entry&>(out[i]) = std::move(clean);
+  }
+  if (out.empty()) return out;
   std::lock_guard<std::mutex> lock(mu_);
-  // Reading the head and inserting its successor under one write lock is what keeps the
+  // Reading the head and inserting its successors under one write lock is what keeps the
   // chain linear across threads and processes.
   KC_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(db_));
   KC_ASSIGN_OR_RETURN(auto head, ReadHead());
-  r.seq = head.first + 1;
-  r.prev_hash = head.second;
-  r.ts = Now();
-  KC_ASSIGN_OR_RETURN(r.hash, ComputeHash(r));
-  KC_RETURN_IF_ERROR(InsertRecord(db_, r));
+  const int64_t ts = Now();
+  for (Record& r : out) {
+    r.seq = ++head.first;
+    r.prev_hash = head.second;
+    r.ts = ts;
+    KC_ASSIGN_OR_RETURN(r.hash, ComputeHash(r));
+    KC_RETURN_IF_ERROR(InsertRecord(db_, r));
+    head.second = r.hash;
+  }
   KC_RETURN_IF_ERROR(tx.Commit());
-  return r;
+  return out;
 }
 
 Status AuditLog::Checkpoint(const MacFn& mac) {

@@ -29,6 +29,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -95,6 +96,12 @@ class AuditLog {
   // record (seq, ts, hashes and the sanitized fields).
   // Errors: kInvalidArgument from SanitizeEntry; kTls (hashing).
   Result<Record> Append(const Entry& entry);
+
+  // Append for several entries in one transaction (one fsync for all): every entry is
+  // sanitized first (one refused entry refuses the batch before anything is written),
+  // then chained in order. What AuditQueue uses to keep up with the proxy.
+  // Errors: as Append.
+  Result<std::vector<Record>> AppendBatch(std::span<const Entry> entries);
 
   // Seals the current head: computes mac(CheckpointMessage(seq, now, head hash)) and
   // stores the checkpoint. An empty log, or a head that already has a checkpoint, is a
