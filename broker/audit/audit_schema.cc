@@ -1,11 +1,11 @@
 #include "broker/audit/audit_schema.h"
 
+#include <iterator>
+
+#include "broker/store/migrations.h"
+
 namespace keycell::broker::audit {
 namespace {
-
-using store::Db;
-using store::Statement;
-using store::Transaction;
 
 // Version 1. The CHECKs repeat the writer's rules (sanitize.h) so a row that breaks them
 // can only come from someone editing the file, which Verify then reports. The triggers
@@ -56,55 +56,17 @@ CREATE TRIGGER checkpoints_no_delete BEFORE DELETE ON checkpoints
   BEGIN SELECT RAISE(ABORT, 'checkpoints are append-only'); END;
 )sql";
 
-struct Migration {
-  int version;
-  const char* sql;
-};
-
 // Append only. A released migration is never edited: write a new one.
-constexpr Migration kMigrations[] = {
+constexpr store::Migration kMigrations[] = {
     {1, kAuditSchemaV1},
 };
-static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kLatestAuditSchemaVersion);
+static_assert(std::size(kMigrations) == kLatestAuditSchemaVersion);
+static_assert(store::MigrationStepsInOrder(kMigrations));
 
-// schema_version exists: MigrateAudit creates it first.
-Result<int> ReadVersion(const Db& db) {
-  KC_ASSIGN_OR_RETURN(int64_t v, db.QueryInt("SELECT coalesce(max(version), 0) FROM schema_version",
-                                             "audit: read schema_version"));
-  return static_cast<int>(v);
-}
-
-Status ApplyMigration(Db& db, const Migration& m, int64_t now) {
-  KC_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(db));
-  // Re-read under the write lock: another process may have migrated meanwhile.
-  KC_ASSIGN_OR_RETURN(int at, ReadVersion(db));
-  if (at > kLatestAuditSchemaVersion) return Status(Err::kInvalidArgument, kAuditSchemaTooNew, at);
-  if (at >= m.version) return Status::Ok();  // nothing to do; tx rolls back
-  if (at != m.version - 1) return Status(Err::kInternal, "audit: schema_version gap", at);
-  KC_RETURN_IF_ERROR(db.Exec(m.sql, "audit: migration"));
-  KC_ASSIGN_OR_RETURN(
-      Statement st,
-      Statement::Prepare(db, "INSERT INTO schema_version (version, applied_at) VALUES (?1, ?2)",
-                         "audit: insert schema_version"));
-  st.Bind(1, int64_t{m.version});
-  st.Bind(2, now);
-  KC_RETURN_IF_ERROR(st.Run());
-  return tx.Commit();
-}
+constexpr store::MigrationPlan kPlan = {kMigrations, kAuditSchemaTooNew, "audit: migration"};
 
 }  // namespace
 
-Result<int> MigrateAudit(Db& db, int64_t now) {
-  // CREATE ... IF NOT EXISTS writes nothing when the table exists, so a newer file is
-  // refused below before any change.
-  KC_RETURN_IF_ERROR(
-      db.Exec("CREATE TABLE IF NOT EXISTS schema_version ("
-              "version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
-              "audit: create schema_version"));
-  KC_ASSIGN_OR_RETURN(int at, ReadVersion(db));
-  if (at > kLatestAuditSchemaVersion) return Status(Err::kInvalidArgument, kAuditSchemaTooNew, at);
-  for (const Migration& m : kMigrations) KC_RETURN_IF_ERROR(ApplyMigration(db, m, now));
-  return ReadVersion(db);
-}
+Result<int> MigrateAudit(store::Db& db, int64_t now) { return store::Migrate(db, kPlan, now); }
 
 }  // namespace keycell::broker::audit

@@ -1,7 +1,7 @@
 #pragma once
-// The audit database's schema as an ordered list of migrations (the store's pattern,
-// broker/store/schema.h): migration N takes the file from version N-1 to N in one
-// BEGIN IMMEDIATE transaction together with its schema_version row, so a crash leaves
+// The audit database's schema as an ordered list of migrations, applied by the shared
+// runner (broker/store/migrations.h): migration N takes the file from version N-1 to N in
+// one BEGIN IMMEDIATE transaction together with its schema_version row, so a crash leaves
 // N-1 or N and two processes opening a new file cannot both apply it.
 
 #include <cstdint>
@@ -19,8 +19,9 @@ inline constexpr int kLatestAuditSchemaVersion = 1;
 inline constexpr char kAuditSchemaTooNew[] = "audit: database written by a newer keycell";
 
 // Brings `db` up to kLatestAuditSchemaVersion and returns the version it ends at.
-// Errors: kInvalidArgument + kAuditSchemaTooNew; SQLite errors. Blocks up to the busy
-// timeout per migration if another connection holds the write lock.
+// Errors: kInvalidArgument + kAuditSchemaTooNew; SQLite errors ("audit: migration" for a
+// failing migration's SQL). Blocks up to the busy timeout per migration if another
+// connection holds the write lock; a file already at the latest version is only read.
 Result<int> MigrateAudit(store::Db& db, int64_t now);
 
 }  // namespace keycell::broker::audit

@@ -1,14 +1,14 @@
 #include "broker/identity/identity_db.h"
 
 #include <filesystem>
+#include <iterator>
 
+#include "broker/store/migrations.h"
 #include "broker/store/private_files.h"
 
 namespace keycell::broker::identity {
 
 using store::Db;
-using store::Statement;
-using store::Transaction;
 
 namespace {
 
@@ -69,16 +69,14 @@ CREATE TABLE api_keys (
 CREATE INDEX api_keys_by_agent ON api_keys (agent_id);
 )sql";
 
-struct Migration {
-  int version;
-  const char* sql;
-};
-
 // Append only. A released migration is never edited: write a new one.
-constexpr Migration kMigrations[] = {
+constexpr store::Migration kMigrations[] = {
     {1, kSchemaV1},
 };
-static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kIdentitySchemaVersion);
+static_assert(std::size(kMigrations) == kIdentitySchemaVersion);
+static_assert(store::MigrationStepsInOrder(kMigrations));
+
+constexpr store::MigrationPlan kPlan = {kMigrations, kIdentitySchemaTooNew, "identity: migration"};
 
 Status Configure(Db& db) {
   sqlite3_busy_timeout(db.get(), kIdentityBusyTimeoutMs);
@@ -93,51 +91,11 @@ Status Configure(Db& db) {
   return db.Exec("PRAGMA synchronous = FULL", "identity: synchronous=FULL");
 }
 
-Status ApplyMigration(Db& db, const Migration& m, int64_t now) {
-  KC_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(db));
-  // Re-read under the write lock: another process may have migrated meanwhile.
-  KC_ASSIGN_OR_RETURN(int at, ReadIdentitySchemaVersion(db));
-  if (at > kIdentitySchemaVersion) return Status(Err::kInvalidArgument, kIdentitySchemaTooNew, at);
-  if (at >= m.version) return Status::Ok();  // nothing to do; tx rolls back
-  if (at != m.version - 1) return Status(Err::kInternal, "identity: schema_version gap", at);
-  KC_RETURN_IF_ERROR(db.Exec(m.sql, "identity: migration"));
-  KC_ASSIGN_OR_RETURN(Statement st, Statement::Prepare(db,
-                                                       "INSERT INTO schema_version (version, "
-                                                       "applied_at) VALUES (?1, ?2)",
-                                                       "identity: insert schema_version"));
-  st.Bind(1, int64_t{m.version});
-  st.Bind(2, now);
-  KC_RETURN_IF_ERROR(st.Run());
-  return tx.Commit();
-}
-
-Result<int> Migrate(Db& db, int64_t now) {
-  KC_ASSIGN_OR_RETURN(int at, ReadIdentitySchemaVersion(db));
-  // Refuse a newer file before writing anything to it.
-  if (at > kIdentitySchemaVersion) return Status(Err::kInvalidArgument, kIdentitySchemaTooNew, at);
-  if (at == kIdentitySchemaVersion) return at;
-  KC_RETURN_IF_ERROR(
-      db.Exec("CREATE TABLE IF NOT EXISTS schema_version ("
-              "version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
-              "identity: create schema_version"));
-  for (const Migration& m : kMigrations) KC_RETURN_IF_ERROR(ApplyMigration(db, m, now));
-  return ReadIdentitySchemaVersion(db);
-}
-
 }  // namespace
 
 std::string IdentityDbPath(const std::string& data_dir) { return data_dir + "/" + kIdentityDbFile; }
 
-Result<int> ReadIdentitySchemaVersion(const Db& db) {
-  KC_ASSIGN_OR_RETURN(int64_t tables,
-                      db.QueryInt("SELECT count(*) FROM sqlite_schema WHERE type = 'table' "
-                                  "AND name = 'schema_version'",
-                                  "identity: read schema_version"));
-  if (tables == 0) return 0;
-  KC_ASSIGN_OR_RETURN(int64_t v, db.QueryInt("SELECT coalesce(max(version), 0) FROM schema_version",
-                                             "identity: read schema_version"));
-  return static_cast<int>(v);
-}
+Result<int> ReadIdentitySchemaVersion(const Db& db) { return store::ReadSchemaVersion(db); }
 
 Result<Db> OpenIdentityDb(const std::string& path, int64_t now) {
   const std::string dir = std::filesystem::path(path).parent_path().string();
@@ -147,7 +105,7 @@ Result<Db> OpenIdentityDb(const std::string& path, int64_t now) {
   const std::string open_path = path.starts_with("file:") ? "./" + path : path;
   KC_ASSIGN_OR_RETURN(Db db, Db::Open(open_path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX));
   KC_RETURN_IF_ERROR(Configure(db));
-  KC_ASSIGN_OR_RETURN(int version, Migrate(db, now));
+  KC_ASSIGN_OR_RETURN(int version, store::Migrate(db, kPlan, now));
   if (version != kIdentitySchemaVersion)
     return Status(Err::kInternal, "identity: migration incomplete", version);
   return db;

@@ -2,7 +2,8 @@
 // The identity database file: <data_dir>/identity.db, separate from the credential store
 // (keycell.db) so that nothing there changes and either file can be restored alone.
 // Same conventions as the store (docs/store.md): 0600 file in 0700 directories, WAL,
-// synchronous=FULL, foreign keys on, append-only migrations in one transaction each.
+// synchronous=FULL, foreign keys on, append-only migrations in one transaction each
+// (the shared runner, broker/store/migrations.h).
 
 #include <cstdint>
 #include <string>
@@ -26,7 +27,8 @@ std::string IdentityDbPath(const std::string& data_dir);
 // to the busy timeout per migration.
 Result<store::Db> OpenIdentityDb(const std::string& path, int64_t now);
 
-// The version recorded in the file (0 if none).
+// The version recorded in the file (0 if none). Errors: SQLite errors
+// (store::kReadSchemaVersionFailed).
 Result<int> ReadIdentitySchemaVersion(const store::Db& db);
 
 }  // namespace keycell::broker::identity

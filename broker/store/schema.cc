@@ -1,6 +1,6 @@
 #include "broker/store/schema.h"
 
-#include <string>
+#include <iterator>
 
 #include "broker/store/types.h"
 
@@ -82,66 +82,17 @@ CREATE TABLE assignments (
 CREATE INDEX assignments_by_project ON assignments (project_id, credential_id);
 )sql";
 
-struct Migration {
-  int version;
-  const char* sql;
-};
-
 // Append only. A released migration is never edited: write a new one.
 constexpr Migration kMigrations[] = {
     {1, kSchemaV1},
 };
-static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kLatestSchemaVersion);
+static_assert(std::size(kMigrations) == kLatestSchemaVersion);
+static_assert(MigrationStepsInOrder(kMigrations));
 
-Status ApplyMigration(Db& db, const Migration& m, int64_t now) {
-  KC_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(db));
-  // Re-read under the write lock: another process may have migrated meanwhile.
-  KC_ASSIGN_OR_RETURN(int at, ReadSchemaVersion(db, "main"));
-  if (at > kLatestSchemaVersion) return Status(Err::kInvalidArgument, kSchemaTooNew, at);
-  if (at >= m.version) return Status::Ok();  // nothing to do; tx rolls back
-  if (at != m.version - 1) return Status(Err::kInternal, "store: schema_version gap", at);
-  KC_RETURN_IF_ERROR(db.Exec(m.sql, "store: migration"));
-  KC_ASSIGN_OR_RETURN(
-      Statement st,
-      Statement::Prepare(db, "INSERT INTO schema_version (version, applied_at) VALUES (?1, ?2)",
-                         "store: insert schema_version"));
-  st.Bind(1, int64_t{m.version});
-  st.Bind(2, now);
-  KC_RETURN_IF_ERROR(st.Run());
-  return tx.Commit();
-}
+constexpr MigrationPlan kPlan = {kMigrations, kSchemaTooNew, "store: migration"};
 
 }  // namespace
 
-Result<int> ReadSchemaVersion(const Db& db, const char* schema) {
-  const std::string s(schema);
-  KC_ASSIGN_OR_RETURN(Statement exists,
-                      Statement::Prepare(db,
-                                         "SELECT count(*) FROM " + s +
-                                             ".sqlite_schema WHERE type = 'table' AND name = "
-                                             "'schema_version'",
-                                         "store: read schema_version"));
-  KC_ASSIGN_OR_RETURN(bool row, exists.Step());
-  if (!row || exists.Int(0) == 0) return 0;
-  KC_ASSIGN_OR_RETURN(
-      Statement st,
-      Statement::Prepare(db, "SELECT coalesce(max(version), 0) FROM " + s + ".schema_version",
-                         "store: read schema_version"));
-  KC_ASSIGN_OR_RETURN(row, st.Step());
-  return row ? static_cast<int>(st.Int(0)) : 0;
-}
-
-Result<int> Migrate(Db& db, int64_t now) {
-  // Refuse a newer file before writing anything to it.
-  KC_ASSIGN_OR_RETURN(int at, ReadSchemaVersion(db, "main"));
-  if (at > kLatestSchemaVersion) return Status(Err::kInvalidArgument, kSchemaTooNew, at);
-  if (at == kLatestSchemaVersion) return at;
-  KC_RETURN_IF_ERROR(
-      db.Exec("CREATE TABLE IF NOT EXISTS schema_version ("
-              "version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
-              "store: create schema_version"));
-  for (const Migration& m : kMigrations) KC_RETURN_IF_ERROR(ApplyMigration(db, m, now));
-  return ReadSchemaVersion(db, "main");
-}
+Result<int> Migrate(Db& db, int64_t now) { return Migrate(db, kPlan, now); }
 
 }  // namespace keycell::broker::store

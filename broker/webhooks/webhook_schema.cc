@@ -1,13 +1,12 @@
 #include "broker/webhooks/webhook_schema.h"
 
+#include <iterator>
+
+#include "broker/store/migrations.h"
 #include "broker/webhooks/types.h"
 
 namespace keycell::broker::webhooks {
 namespace {
-
-using store::Db;
-using store::Statement;
-using store::Transaction;
 
 // Version 1. The CHECKs repeat the API's formats and limits (types.h), so a hand-edited or
 // restored file is held to the same rules. No secret is stored: `secret_blob` is sealed by
@@ -65,57 +64,17 @@ CREATE TABLE expiry_notices (
 ) WITHOUT ROWID;
 )sql";
 
-struct Migration {
-  int version;
-  const char* sql;
-};
-
 // Append only. A released migration is never edited: write a new one.
-constexpr Migration kMigrations[] = {
+constexpr store::Migration kMigrations[] = {
     {1, kSchemaV1},
 };
-static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kLatestWebhookSchemaVersion);
+static_assert(std::size(kMigrations) == kLatestWebhookSchemaVersion);
+static_assert(store::MigrationStepsInOrder(kMigrations));
 
-// schema_version exists: MigrateWebhooks creates it first.
-Result<int> ReadVersion(const Db& db) {
-  KC_ASSIGN_OR_RETURN(int64_t v, db.QueryInt("SELECT coalesce(max(version), 0) FROM schema_version",
-                                             "webhooks: read schema_version"));
-  return static_cast<int>(v);
-}
-
-Status ApplyMigration(Db& db, const Migration& m, int64_t now) {
-  KC_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(db));
-  // Re-read under the write lock: another process may have migrated meanwhile.
-  KC_ASSIGN_OR_RETURN(int at, ReadVersion(db));
-  if (at > kLatestWebhookSchemaVersion)
-    return Status(Err::kInvalidArgument, kWebhookSchemaTooNew, at);
-  if (at >= m.version) return Status::Ok();  // nothing to do; tx rolls back
-  if (at != m.version - 1) return Status(Err::kInternal, "webhooks: schema_version gap", at);
-  KC_RETURN_IF_ERROR(db.Exec(m.sql, "webhooks: migration"));
-  KC_ASSIGN_OR_RETURN(
-      Statement st,
-      Statement::Prepare(db, "INSERT INTO schema_version (version, applied_at) VALUES (?1, ?2)",
-                         "webhooks: insert schema_version"));
-  st.Bind(1, int64_t{m.version});
-  st.Bind(2, now);
-  KC_RETURN_IF_ERROR(st.Run());
-  return tx.Commit();
-}
+constexpr store::MigrationPlan kPlan = {kMigrations, kWebhookSchemaTooNew, "webhooks: migration"};
 
 }  // namespace
 
-Result<int> MigrateWebhooks(Db& db, int64_t now) {
-  // CREATE ... IF NOT EXISTS writes nothing when the table exists, so a newer file is
-  // refused below before any change.
-  KC_RETURN_IF_ERROR(
-      db.Exec("CREATE TABLE IF NOT EXISTS schema_version ("
-              "version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
-              "webhooks: create schema_version"));
-  KC_ASSIGN_OR_RETURN(int at, ReadVersion(db));
-  if (at > kLatestWebhookSchemaVersion)
-    return Status(Err::kInvalidArgument, kWebhookSchemaTooNew, at);
-  for (const Migration& m : kMigrations) KC_RETURN_IF_ERROR(ApplyMigration(db, m, now));
-  return ReadVersion(db);
-}
+Result<int> MigrateWebhooks(store::Db& db, int64_t now) { return store::Migrate(db, kPlan, now); }
 
 }  // namespace keycell::broker::webhooks

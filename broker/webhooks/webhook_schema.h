@@ -1,7 +1,7 @@
 #pragma once
-// The webhooks database's schema as an ordered list of migrations (the store's pattern,
-// broker/store/schema.h): migration N takes the file from version N-1 to N in one
-// BEGIN IMMEDIATE transaction together with its schema_version row, so a crash leaves
+// The webhooks database's schema as an ordered list of migrations, applied by the shared
+// runner (broker/store/migrations.h): migration N takes the file from version N-1 to N in
+// one BEGIN IMMEDIATE transaction together with its schema_version row, so a crash leaves
 // N-1 or N and two processes opening a new file cannot both apply it.
 
 #include <cstdint>
@@ -16,7 +16,8 @@ inline constexpr int kLatestWebhookSchemaVersion = 1;
 
 // Brings `db` up to kLatestWebhookSchemaVersion and returns the version it ends at.
 // Errors: kInvalidArgument + kWebhookSchemaTooNew (types.h; nothing is written to such a
-// file); SQLite errors. Blocks up to the busy timeout per migration.
+// file); SQLite errors ("webhooks: migration" for a failing migration's SQL). Blocks up to
+// the busy timeout per migration; a file already at the latest version is only read.
 Result<int> MigrateWebhooks(store::Db& db, int64_t now);
 
 }  // namespace keycell::broker::webhooks
