@@ -88,8 +88,10 @@ std::string CredentialOf(const OpEntry& e, const cJSON* args) {
 // one, otherwise the key id or token prefix.
 std::pair<audit::ActorKind, std::string> ActorOf(const identity::Principal& who) {
   if (who.kind == identity::PrincipalKind::kOwner) {
+    // OwnerPrincipal's id is "uid:<n>"; the record keeps the number.
     const std::string_view id = who.id;
-    return {audit::ActorKind::kUid, std::string(id.substr(id.find(':') == std::string_view::npos ? 0 : id.find(':') + 1))};
+    const size_t colon = id.find(':');
+    return {audit::ActorKind::kUid, std::string(colon == std::string_view::npos ? id : id.substr(colon + 1))};
   }
   if (who.acts_as_agent()) return {audit::ActorKind::kAgent, who.agent_name};
   if (who.kind == identity::PrincipalKind::kApiKey) return {audit::ActorKind::kApiKey, who.id};

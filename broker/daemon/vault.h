@@ -96,7 +96,7 @@ class Vault {
 
   // The HTTP listener's bound address ("127.0.0.1:8787"), reported by `status`.
   void SetHttpAddress(std::string address) {
-    std::lock_guard<std::mutex> lock(limit_mu_);
+    std::lock_guard<std::mutex> lock(http_mu_);
     http_address_ = std::move(address);
   }
 
@@ -169,7 +169,8 @@ class Vault {
   std::atomic<bool> expiry_changed_{true};  // check at the first tick
   std::mutex limit_mu_;
   std::map<std::string, int64_t, std::less<>> limit_notified_;  // subject -> last notice; guarded
-  std::string http_address_;                                     // guarded by limit_mu_
+  std::mutex http_mu_;
+  std::string http_address_;  // guarded by http_mu_
   AuditKey audit_key_;
   std::atomic<int64_t> last_use_{0};
 };

@@ -19,7 +19,7 @@ OpResult Vault::OpStatus(const identity::Principal&, const cJSON*, UniqueFd) {
   (void)json::SetInt(out.get(), "enclave_restarts", enclave_.restarts());
   (void)json::SetString(out.get(), "data_dir", data_dir_);
   {
-    std::lock_guard<std::mutex> lock(limit_mu_);
+    std::lock_guard<std::mutex> lock(http_mu_);
     (void)json::SetString(out.get(), "http", http_address_);
   }
   return Ok(std::move(out));
