@@ -24,6 +24,7 @@
 #include "broker/daemon/rest_api.h"
 #include "broker/daemon/vault.h"
 #include "broker/http/server.h"
+#include "broker/proxy/upstream_connect.h"
 
 namespace keycell::broker::daemon {
 namespace {
@@ -53,6 +54,22 @@ Result<UniqueFd> LockDataDir(const std::string& data_dir, std::string* holder) {
   (void)!ftruncate(fd.get(), 0);
   (void)!pwrite(fd.get(), pid.data(), pid.size(), 0);
   return fd;
+}
+
+// Webhook receivers are set by an admin and may live on the LAN or this machine, but a
+// webhook must never reach the cloud metadata endpoint (it hands out the machine's
+// credentials) or an address nothing should connect to.
+bool WebhookAddressAllowed(const sockaddr* sa) {
+  switch (proxy::ClassifyAddress(sa)) {
+    case proxy::AddressClass::kMetadata:
+    case proxy::AddressClass::kUnspecified:
+    case proxy::AddressClass::kMulticast:
+    case proxy::AddressClass::kBroadcast:
+    case proxy::AddressClass::kUnsupported:
+      return false;
+    default:
+      return true;
+  }
 }
 
 int Fatal(const char* what, const std::string& detail) {
@@ -150,6 +167,7 @@ int Run() {
   EnclaveClient& enclave_ref = **enclave;
   webhooks::DeliveryWorker::Options delivery;
   delivery.http.extra_ca_file = cfg->tls_extra_ca_file;
+  delivery.http.address_allowed = WebhookAddressAllowed;
   auto worker = webhooks::DeliveryWorker::Start(
       hook_store->get(),
       [&enclave_ref](const webhooks::Webhook& h, ByteView body) {

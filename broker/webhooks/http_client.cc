@@ -58,7 +58,7 @@ struct AddrInfoFree {
 };
 using AddrInfo = std::unique_ptr<addrinfo, AddrInfoFree>;
 
-Result<AddrInfo> Resolve(const WebhookUrl& url) {
+Result<AddrInfo> Resolve(const WebhookUrl& url, const std::function<bool(const sockaddr*)>& allowed) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -72,6 +72,10 @@ Result<AddrInfo> Resolve(const WebhookUrl& url) {
     for (const addrinfo* a = list.get(); a != nullptr; a = a->ai_next)
       if (!IsLoopbackAddress(a->ai_addr)) return Status(Err::kPolicyDenied, kHttpNotLoopback);
   }
+  // Every candidate, not only the first: connect may fall through to any of them.
+  if (allowed)
+    for (const addrinfo* a = list.get(); a != nullptr; a = a->ai_next)
+      if (!allowed(a->ai_addr)) return Status(Err::kPolicyDenied, kAddressRefused);
   return list;
 }
 
@@ -152,6 +156,7 @@ Result<int> ReadStatus(Connection& conn) {
 
 Result<std::unique_ptr<HttpClient>> HttpClient::Create(const HttpClientOptions& options) {
   std::unique_ptr<HttpClient> client(new HttpClient());
+  client->address_allowed_ = options.address_allowed;
   for (const std::string* path : {&options.system_ca_file, &options.extra_ca_file}) {
     if (path->empty()) continue;
     KC_RETURN_IF_ERROR(AddCaFile(client->trust_.get(), *path));
@@ -163,7 +168,7 @@ Result<int> HttpClient::Post(const WebhookUrl& url, std::span<const HttpHeader> 
                              std::string_view body, int timeout_ms, int cancel_fd) const {
   KC_RETURN_IF_ERROR(CheckUrlPolicy(url));
   KC_ASSIGN_OR_RETURN(std::string head, BuildRequestHead(url, headers, body.size()));
-  KC_ASSIGN_OR_RETURN(AddrInfo addrs, Resolve(url));
+  KC_ASSIGN_OR_RETURN(AddrInfo addrs, Resolve(url, address_allowed_));
   // The deadline starts after DNS: getaddrinfo cannot be bounded or cancelled anyway.
   const Deadline deadline{std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms),
                           cancel_fd};

@@ -25,6 +25,9 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <sys/socket.h>
+
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -40,6 +43,8 @@ inline constexpr char kSystemCaBundle[] = "/etc/ssl/certs/ca-certificates.crt";
 inline constexpr char kDnsFailed[] = "webhooks: dns lookup failed";   // kUnavailable, detail EAI_*
 inline constexpr char kConnectFailed[] = "webhooks: connect failed";  // kUpstreamIo, errno
 inline constexpr char kConnectTimeout[] = "webhooks: timed out connecting";  // kTimeout
+inline constexpr char kAddressRefused[] =
+    "webhooks: the host resolved to an address webhooks may not reach (metadata or unroutable)";  // kPolicyDenied
 inline constexpr char kHttpNotLoopback[] =
     "webhooks: plain http:// resolved to a non-loopback address";  // kPolicyDenied
 inline constexpr char kCertNotTrusted[] =
@@ -60,6 +65,10 @@ inline constexpr const char* kCancelled = internal::kCancelled;  // kUnavailable
 struct HttpClientOptions {
   std::string system_ca_file = kSystemCaBundle;  // "" = no system trust
   std::string extra_ca_file;                     // tls.extra_ca_file; "" = none
+  // Which resolved addresses a delivery may connect to (any scheme); empty = all.
+  // keycelld refuses cloud metadata and unroutable addresses here, so a webhook URL can
+  // never make it POST to the machine's credential endpoint.
+  std::function<bool(const sockaddr*)> address_allowed;
 };
 
 struct HttpHeader {
@@ -88,6 +97,7 @@ class HttpClient {
  private:
   HttpClient() = default;
   internal::X509Crt trust_;  // empty when no CA file was given: every https attempt fails
+  std::function<bool(const sockaddr*)> address_allowed_;  // empty = every address
 };
 
 // One line for the delivery log: the `where` without its "webhooks: " prefix, plus what

@@ -401,6 +401,27 @@ TEST_F(WebhookDeliveryTest, SendTestDeliversNowAndReports) {
   EXPECT_EQ(d.SendTest("whk_0000000000000000", kNow).status().code(), Err::kUnknownKey);
 }
 
+TEST_F(WebhookDeliveryTest, AnAddressTheFilterRefusesIsNeverContacted) {
+  auto rx = TestReceiver::Start();
+  ASSERT_NE(rx, nullptr);
+  DeliveryWorker::Options o = FastOptions();
+  o.retry_backoff_ms = {};
+  int asked = 0;
+  // keycelld refuses metadata addresses this way; here the loopback receiver stands in.
+  o.http.address_allowed = [&asked](const sockaddr*) {
+    ++asked;
+    return false;
+  };
+  StartWorker(o);
+  const Webhook hook = AddHook(HttpUrl(*rx), {EventType::kUsageLimitReached});
+  Dispatcher d(store_.get(), worker_.get());
+  KC_ASSERT_OK_AND_ASSIGN(DeliveryRecord row, d.SendTest(hook.id, kNow));
+  EXPECT_EQ(row.result, DeliveryResult::kFailed);
+  EXPECT_NE(row.error.find("may not reach"), std::string::npos) << row.error;
+  EXPECT_GE(asked, 1);
+  EXPECT_TRUE(rx->requests().empty());
+}
+
 // ---- HTTPS ----------------------------------------------------------------------------
 
 class WebhookTlsTest : public WebhookDeliveryTest {
