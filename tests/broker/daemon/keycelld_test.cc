@@ -72,7 +72,9 @@ class KeycelldTest : public ::testing::Test {
       execl(KEYCELLD_PATH, KEYCELLD_PATH, static_cast<char*>(nullptr));
       _exit(127);
     }
-    for (int i = 0; i < 200 && access(Socket().c_str(), F_OK) != 0; ++i) usleep(25000);
+    // Ready means accepting: the socket file appears at bind(), a moment before the
+    // daemon narrows its mode and calls listen().
+    for (int i = 0; i < 200 && !Accepting(); ++i) usleep(25000);
     return pid;
   }
   void StopDaemon() {
@@ -85,6 +87,14 @@ class KeycelldTest : public ::testing::Test {
     }
   }
   std::string Socket() const { return run_ + "/keycell/keycelld.sock"; }
+
+  bool Accepting() {
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", Socket().c_str());
+    UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    return connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  }
 
   UniqueFd Connect() {
     sockaddr_un addr{};
