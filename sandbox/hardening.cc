@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <linux/capability.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -112,6 +113,15 @@ bool TryLockAllMemory() {
   if (getrlimit(RLIMIT_MEMLOCK, &memlock) != 0) return false;
   if (!ShouldLockAllMemory(memlock.rlim_cur, HasCapIpcLock())) return false;
   return mlockall(MCL_CURRENT | MCL_FUTURE) == 0;
+}
+
+Status UseSingleMallocArena() {
+#if defined(__SANITIZE_ADDRESS__)
+  return Status::Ok();  // ASan's allocator: glibc's arenas are not in use
+#else
+  if (mallopt(M_ARENA_MAX, 1) != 1) return Status(Err::kInternal, "mallopt M_ARENA_MAX");
+  return Status::Ok();
+#endif
 }
 
 }  // namespace keycell::sandbox

@@ -3,8 +3,9 @@
 // (STYLE.md §3.5). Order in enclave/main.cc:
 //   HardenProcess() -> CloseStrayFds() -> LimitOpenFiles() -> TryLockAllMemory()
 //   -> Landlock -> seccomp
-// None of these block. None is thread-safe with respect to concurrent fd creation
-// (the enclave is single-threaded when it calls them).
+// None of these block. None is thread-safe with respect to concurrent fd creation:
+// the enclave calls them while it still has a single thread (its channel threads start
+// only after both seccomp filters are loaded).
 
 #include <sys/resource.h>
 
@@ -48,5 +49,19 @@ bool ShouldLockAllMemory(rlim_t memlock_soft_limit, bool has_cap_ipc_lock);
 // Returns whether memory is now locked. When it is not, secrets are still protected
 // page by page: SecureBuffer mlock()s its own pages. Never fails the caller.
 bool TryLockAllMemory();
+
+// mallopt(M_ARENA_MAX, 1): every thread then allocates from glibc's main arena, which
+// grows and shrinks with brk/mmap/munmap/madvise only. Required before the enclave
+// starts its first channel thread (before or after the filters: mallopt makes no
+// syscall). Without it glibc 2.36 malloc opens files from a channel thread, which
+// the serving filter kills (measured in the debug build, "syscall 257 (openat)"):
+//   - trimming a per-thread arena (shrink_heap, when a free leaves >= 128 KiB on top)
+//     reads /proc/sys/vm/overcommit_memory the first time;
+//   - the 9th arena (more than 8 threads allocating at once) reads
+//     /sys/devices/system/cpu/online (__get_nprocs) to size the arena limit.
+// The cost: all threads share one malloc lock (futex), fine for a handful of channels.
+// Err::kInternal if mallopt refuses. Ok without doing anything in sanitizer builds,
+// whose allocator replaces glibc's.
+Status UseSingleMallocArena();
 
 }  // namespace keycell::sandbox

@@ -22,7 +22,9 @@
 // Both functions set PR_SET_NO_NEW_PRIVS themselves (Landlock requires it without
 // CAP_SYS_ADMIN; it is idempotent and HardenProcess() has normally set it already).
 // They are not thread-safe with respect to other threads: Landlock restricts only the
-// calling thread and the children it creates afterwards (the enclave is single-threaded).
+// calling thread and the threads and children it creates afterwards. The enclave calls
+// both while it still has a single thread; its channel threads start only after
+// ForbidAllFilesystem() (and the serving seccomp filter), so they inherit both rulesets.
 
 #include <span>
 #include <string>

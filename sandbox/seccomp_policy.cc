@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/seccomp.h>
+#include <sched.h>
 #include <seccomp.h>
 #include <signal.h>
 #include <sys/ioctl.h>
@@ -36,6 +37,10 @@ Status CheckScmp(int rc, const char* what) {
   return Status(Err::kInternal, what, rc < 0 ? -rc : rc);
 }
 
+// glibc-internal signal (nptl/pthreadP.h: __SIGRTMIN + 1) whose handler
+// pthread_create installs once per process (setuid and friends across threads).
+constexpr int kGlibcSigSetxid = __SIGRTMIN + 1;
+
 constexpr ArgCheck Eq(uint8_t arg, uint64_t value) {
   return {true, arg, Cmp::kEq, Datum::kLiteral, 0, value};
 }
@@ -47,7 +52,9 @@ constexpr ArgCheck BitsSet(uint8_t arg, uint64_t bits) {
   return {true, arg, Cmp::kMaskedEq, Datum::kLiteral, bits, bits};
 }
 
-// ---- Both stages: what a single-threaded serve loop needs. ----
+// ---- Both stages: what the serve loop and its channel threads need. Channel threads
+// start only after both filters are loaded, so they run under both: everything a
+// thread needs must be here, in the shared rows. ----
 constexpr SyscallRule kCommonAllow[] = {
     {SCMP_SYS(read), "handed-in fds; SoftHSM token files in stage 1"},
     {SCMP_SYS(write),
@@ -60,27 +67,51 @@ constexpr SyscallRule kCommonAllow[] = {
     {SCMP_SYS(poll), "IPC and BIO deadlines (framing.cc); glibc poll() on x86_64"},
     {SCMP_SYS(ppoll), "deadline helpers written with ppoll(); select() deliberately absent"},
     {SCMP_SYS(recvfrom), "recv() on handed-in TLS upstream sockets"},
+    {SCMP_SYS(recvmsg),
+     "frames + SCM_RIGHTS (framing.cc) on the control socket and on proxy channel "
+     "socketpairs. Any fd: channel fds arrive by SCM_RIGHTS with unpredictable numbers, and "
+     "the enclave can create no socket (socket/socketpair/connect/accept are absent), so "
+     "every socket it holds was handed in by the broker: the control socket, channel "
+     "socketpairs, upstream TCP sockets it already reads with recvfrom"},
+    {SCMP_SYS(sendmsg),
+     "frames + SCM_RIGHTS on the control socket and on proxy channels. Any fd, as recvmsg: "
+     "every socket the enclave holds was handed in by the broker (it already sends on "
+     "upstream TCP sockets with sendto)"},
     {SCMP_SYS(brk), "malloc (main arena)"},
-    {SCMP_SYS(munmap), "free of large chunks; SecureBuffer release"},
+    {SCMP_SYS(munmap),
+     "free of large chunks; SecureBuffer release; thread stacks beyond glibc's stack cache"},
     {SCMP_SYS(mremap), "glibc realloc of mmap'ed chunks; cannot change protection"},
     {SCMP_SYS(mlock), "SecureBuffer pins secret pages"},
     {SCMP_SYS(munlock), "SecureBuffer release"},
-    {SCMP_SYS(futex), "libstdc++/OpenSSL locks (uncontended) and exit handlers"},
+    {SCMP_SYS(futex),
+     "libstdc++/OpenSSL/malloc locks shared with channel threads, exit handlers; "
+     "pthread_join waits on the thread's tid (CLONE_CHILD_CLEARTID wakes it)"},
     {SCMP_SYS(getrandom), "mbedTLS entropy (CTR_DRBG reseed every 10k calls), OpenSSL RNG"},
     {SCMP_SYS(clock_gettime), "vDSO fallback; CPU-time clocks are real syscalls"},
     {SCMP_SYS(gettimeofday), "vDSO fallback (mbedTLS time checks)"},
     {SCMP_SYS(getpid), "SoftHSM/OpenSSL fork checks: 3x per C_Decrypt; abort()"},
     {SCMP_SYS(gettid), "abort(): raise() targets the calling thread"},
-    {SCMP_SYS(rt_sigprocmask), "abort() unblocks SIGABRT; signal-safe sections in glibc"},
+    {SCMP_SYS(rt_sigprocmask),
+     "abort() unblocks SIGABRT; signal-safe sections in glibc; pthread_create blocks all "
+     "signals around clone and the new thread restores its mask, as does thread exit"},
     {SCMP_SYS(rt_sigreturn), "return from a signal handler"},
     {SCMP_SYS(restart_syscall), "kernel restarts an interrupted poll"},
-    {SCMP_SYS(exit), "thread exit (glibc may use it in exit paths)"},
+    {SCMP_SYS(exit), "thread exit: start_thread() ends every channel thread with exit(0)"},
+    {SCMP_SYS(set_robust_list),
+     "glibc start_thread() registers each new thread's robust mutex list"},
+    {SCMP_SYS(rseq), "glibc start_thread() registers each new thread's restartable sequences area"},
     {SCMP_SYS(exit_group), "normal exit and Fatal() -> _exit"},
 };
 
 constexpr ArgRule kCommonArgs[] = {
-    {SCMP_SYS(recvmsg), {EqDatum(0, Datum::kControlFd)}, "requests + SCM_RIGHTS, control fd only"},
-    {SCMP_SYS(sendmsg), {EqDatum(0, Datum::kControlFd)}, "responses, control fd only"},
+    {SCMP_SYS(clone),
+     {Eq(0, kPthreadCloneFlags)},
+     "pthread_create (channel threads): exactly glibc 2.36's thread flags, exit signal 0; "
+     "fork/vfork/posix_spawn pass other flags and are killed"},
+    {SCMP_SYS(rt_sigaction),
+     {Eq(0, kGlibcSigSetxid)},
+     "the process's first pthread_create (glibc late_init) installs glibc's internal "
+     "SIGSETXID handler; that signal only: no handler for any other signal"},
     {SCMP_SYS(sendto),
      {Eq(4, 0)},
      "send() on handed-in TLS sockets; dest_addr must be NULL: no addressed datagrams"},
@@ -88,11 +119,17 @@ constexpr ArgRule kCommonArgs[] = {
     {SCMP_SYS(writev),
      {Eq(0, STDERR_FILENO)},
      "glibc fatal messages (malloc corruption, stack smashing) to fd 2 before abort()"},
-    {SCMP_SYS(mmap), {BitsClear(2, PROT_EXEC)}, "malloc > 128 KiB, SecureBuffer; never executable"},
-    {SCMP_SYS(mprotect), {BitsClear(2, PROT_EXEC)}, "malloc heap growth; never executable"},
+    {SCMP_SYS(mmap),
+     {BitsClear(2, PROT_EXEC)},
+     "malloc > 128 KiB, SecureBuffer, thread stacks (PROT_NONE, then mprotect); never executable"},
+    {SCMP_SYS(mprotect),
+     {BitsClear(2, PROT_EXEC)},
+     "malloc heap growth; a new thread stack minus its guard page; never executable"},
     {SCMP_SYS(madvise), {Eq(2, MADV_DONTDUMP)}, "SecureBuffer: keep secrets out of core dumps"},
     {SCMP_SYS(madvise), {Eq(2, MADV_WIPEONFORK)}, "SecureBuffer: a child would see zeros"},
-    {SCMP_SYS(madvise), {Eq(2, MADV_DONTNEED)}, "malloc trimming"},
+    {SCMP_SYS(madvise),
+     {Eq(2, MADV_DONTNEED)},
+     "malloc trimming; an exiting thread releases its stack pages (glibc advise_stack_range)"},
     {SCMP_SYS(tgkill),
      {EqDatum(0, Datum::kSelfPid), Eq(2, SIGABRT)},
      "abort() raises SIGABRT on itself (KC_CHECK); any other target or signal is killed"},
@@ -101,6 +138,13 @@ constexpr ArgRule kCommonArgs[] = {
      "glibc isatty() when a FILE is first used (dprintf, stdout); the only ioctl: no TIOCSTI"},
     {SCMP_SYS(fcntl), {Eq(1, F_GETFL)}, "access-mode check of handed-in fds; SoftHSM"},
     {SCMP_SYS(fcntl), {Eq(1, F_GETFD)}, "close-on-exec check of handed-in fds"},
+};
+
+// ---- Both stages: calls answered with an error instead of being executed. ----
+constexpr ErrnoRule kCommonErrno[] = {
+    {SCMP_SYS(clone3), ENOSYS,
+     "pthread_create tries clone3 first; its flags live in a struct BPF cannot read, so "
+     "it gets ENOSYS and glibc falls back to clone, whose flags the clone row checks"},
 };
 
 // ---- Stage kLocked only: SoftHSM token files at C_Login/C_FindObjects/C_CopyObject,
@@ -189,6 +233,10 @@ Result<ScmpFilter> BuildFilter(Stage stage, SeccompOptions options) {
   for (const ArgRule& rule : ArgRules(stage)) {
     KC_RETURN_IF_ERROR(AddArgRule(ctx.get(), rule, options));
   }
+  for (const ErrnoRule& rule : ErrnoRules(stage)) {
+    KC_RETURN_IF_ERROR(CheckScmp(seccomp_rule_add(ctx.get(), SCMP_ACT_ERRNO(rule.err), rule.nr, 0),
+                                 "seccomp_rule_add errno"));
+  }
   return ctx;
 }
 
@@ -224,6 +272,10 @@ std::vector<ArgRule> ArgRules(Stage stage) {
   rules.insert(rules.end(), std::begin(kSanitizerArgs), std::end(kSanitizerArgs));
 #endif
   return rules;
+}
+
+std::vector<ErrnoRule> ErrnoRules(Stage) {
+  return std::vector<ErrnoRule>(std::begin(kCommonErrno), std::end(kCommonErrno));
 }
 
 Status ApplySeccomp(Stage stage, const SeccompOptions& options) {

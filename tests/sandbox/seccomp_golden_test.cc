@@ -80,11 +80,19 @@ std::set<std::string> AllowedNames(Stage stage) {
   return names;
 }
 
+std::set<std::string> ErrnoNames(Stage stage) {
+  std::set<std::string> names;
+  for (const ErrnoRule& r : ErrnoRules(stage)) names.insert(Name(r.nr));
+  return names;
+}
+
 TEST(SeccompTables, EveryRowHasAReason) {
   for (Stage stage : {Stage::kLocked, Stage::kServing}) {
     for (const SyscallRule& r : AllowRules(stage))
       EXPECT_GT(std::string(r.why).size(), 8u) << Name(r.nr);
     for (const ArgRule& r : ArgRules(stage)) EXPECT_GT(std::string(r.why).size(), 8u) << Name(r.nr);
+    for (const ErrnoRule& r : ErrnoRules(stage))
+      EXPECT_GT(std::string(r.why).size(), 8u) << Name(r.nr);
   }
 }
 
@@ -97,12 +105,66 @@ TEST(SeccompTables, NoSyscallIsBothUnconditionalAndArgumentFiltered) {
   }
 }
 
+// An errno row is the only verdict for its syscall: never also allowed, and once only.
+TEST(SeccompTables, ErrnoRowsAreNeverAllowed) {
+  for (Stage stage : {Stage::kLocked, Stage::kServing}) {
+    const std::set<std::string> allowed = AllowedNames(stage);
+    std::set<int> seen;
+    for (const ErrnoRule& r : ErrnoRules(stage)) {
+      EXPECT_TRUE(seen.insert(r.nr).second) << Name(r.nr);
+      EXPECT_FALSE(allowed.count(Name(r.nr))) << Name(r.nr);
+      EXPECT_GT(r.err, 0) << Name(r.nr);
+    }
+  }
+}
+
+// Both filters run, so an errno row must be in both stages to mean the same thing.
+TEST(SeccompTables, ErrnoRowsAreTheSameInBothStages) {
+  EXPECT_EQ(ErrnoNames(Stage::kLocked), ErrnoNames(Stage::kServing));
+}
+
+// clone creates threads only: one row per stage, exactly glibc's
+// pthread_create flags in argument 0. Processes (fork, vfork, posix_spawn) stay killed.
+TEST(SeccompTables, CloneOnlyWithPthreadFlags) {
+  EXPECT_EQ(kPthreadCloneFlags, 0x3d0f00u);  // glibc 2.36 create_thread(), strace-measured
+  for (Stage stage : {Stage::kLocked, Stage::kServing}) {
+    int rows = 0;
+    for (const SyscallRule& r : AllowRules(stage)) EXPECT_NE(Name(r.nr), "clone");
+    for (const ArgRule& r : ArgRules(stage)) {
+      if (Name(r.nr) != "clone") continue;
+      ++rows;
+      EXPECT_TRUE(r.checks[0].used && r.checks[0].arg == 0 && r.checks[0].cmp == Cmp::kEq &&
+                  r.checks[0].datum == Datum::kLiteral && r.checks[0].value == kPthreadCloneFlags);
+      EXPECT_FALSE(r.checks[1].used);
+    }
+    EXPECT_EQ(rows, 1);
+    EXPECT_EQ(ErrnoNames(stage).count("clone3"), 1u);
+  }
+}
+
 // The serving filter is stacked on the locked one, so a syscall the locked filter
 // kills can never be reached: a serving-only syscall would be a dead (misleading) row.
 TEST(SeccompTables, ServingIsASubsetOfLocked) {
   const std::set<std::string> locked = AllowedNames(Stage::kLocked);
   for (const std::string& name : AllowedNames(Stage::kServing))
     EXPECT_TRUE(locked.count(name)) << name;
+}
+
+// rt_sigaction only for glibc's internal SIGSETXID (33 = __SIGRTMIN + 1), which the
+// first pthread_create installs; a handler for any other signal is killed.
+TEST(SeccompTables, SigactionOnlyForGlibcSetxid) {
+  for (Stage stage : {Stage::kLocked, Stage::kServing}) {
+    int rows = 0;
+    for (const SyscallRule& r : AllowRules(stage)) EXPECT_NE(Name(r.nr), "rt_sigaction");
+    for (const ArgRule& r : ArgRules(stage)) {
+      if (Name(r.nr) != "rt_sigaction") continue;
+      ++rows;
+      EXPECT_TRUE(r.checks[0].used && r.checks[0].arg == 0 && r.checks[0].cmp == Cmp::kEq &&
+                  r.checks[0].datum == Datum::kLiteral && r.checks[0].value == 33u);
+      EXPECT_FALSE(r.checks[1].used);
+    }
+    EXPECT_EQ(rows, 1);
+  }
 }
 
 TEST(SeccompTables, DeniedClassesAppearInNoStage) {
@@ -118,8 +180,7 @@ TEST(SeccompTables, DeniedClassesAppearInNoStage) {
                                 "ptrace",
                                 "fork",
                                 "vfork",
-                                "clone",
-                                "clone3",
+                                "clone3",  // answered ENOSYS (errno row), never allowed
                                 "process_vm_readv",
                                 "process_vm_writev",
                                 "kill",
@@ -140,7 +201,6 @@ TEST(SeccompTables, DeniedClassesAppearInNoStage) {
                                 "openat2",
                                 "memfd_create",
                                 "pkey_mprotect",
-                                "rt_sigaction",
                                 "setuid",
                                 "chmod",
                                 "mkdir",
@@ -176,12 +236,15 @@ TEST(SeccompTables, ServingHasNoFileOpeningSyscall) {
   }
 }
 
-// docs/sandbox.md lists every allowed syscall as `name`; keep it in step with the tables.
+// docs/sandbox.md lists every allowed or errno-answered syscall as `name`; keep it in
+// step with the tables.
 TEST(SeccompTables, DocumentedInSandboxMd) {
   const std::string doc = ReadFile(KC_SANDBOX_DOC);
   ASSERT_FALSE(doc.empty()) << KC_SANDBOX_DOC;
   for (Stage stage : {Stage::kLocked, Stage::kServing}) {
-    for (const std::string& name : AllowedNames(stage)) {
+    std::set<std::string> names = AllowedNames(stage);
+    names.merge(ErrnoNames(stage));
+    for (const std::string& name : names) {
       EXPECT_NE(doc.find("`" + name + "`"), std::string::npos)
           << name << " missing from docs/sandbox.md";
     }
