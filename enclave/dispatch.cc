@@ -35,6 +35,9 @@ constexpr HandlerEntry kHandlers[] = {
     {keycell_ipc_Request_hmac_tag, kWhenUnlocked, HandleHmac},
     // Creates a secret inside the enclave; the optional fd receives it once (reveal_to_fd).
     {keycell_ipc_Request_generate_tag, kWhenUnlocked | kMayTakeFd, HandleGenerate},
+    // One end of a socketpair, served by a new thread running proxy exchanges
+    // (enclave/channel): only after unlock, i.e. under both sandbox stages.
+    {keycell_ipc_Request_open_channel_tag, kWhenUnlocked | kNeedsFd, HandleOpenChannel},
 };
 
 const HandlerEntry* Find(pb_size_t tag) {

@@ -7,6 +7,7 @@
 
 #include "common/result.h"
 #include "common/secure_buffer.h"
+#include "common/unique_fd.h"
 #include "enclave/token_backend.h"
 
 namespace keycell::enclave {
@@ -41,6 +42,15 @@ class EnclaveState {
   // value across versions without making a short secret guessable offline.
   Status Fingerprint(SecretView secret, uint8_t out[16]) const;
 
+  // Starts serving a proxy channel on `fd` (OpenChannel). main() installs the opener
+  // once the proxy's resources exist; without one, channels are kUnavailable.
+  using ChannelOpener = std::function<Status(UniqueFd)>;
+  void set_channel_opener(ChannelOpener opener) { channel_opener_ = std::move(opener); }
+  Status OpenChannel(UniqueFd fd) {
+    if (!channel_opener_) return Status(Err::kUnavailable, "proxy: channels not available");
+    return channel_opener_(std::move(fd));
+  }
+
   // Set by Lock (or a PIN lockout): the serve loop ends the process after replying.
   bool exit_requested() const { return exit_requested_; }
   void request_exit() { exit_requested_ = true; }
@@ -50,6 +60,7 @@ class EnclaveState {
 
   TokenBackend& token_;
   std::function<Status()> on_unlocked_;
+  ChannelOpener channel_opener_;
   bool unlocked_ = false;
   bool hello_done_ = false;
   bool exit_requested_ = false;

@@ -316,4 +316,10 @@ Status HandleGenerate(EnclaveState& s, const keycell_ipc_Request& req, const ipc
   return Status::Ok();
 }
 
+Status HandleOpenChannel(EnclaveState& s, const keycell_ipc_Request&, const ipc::Attachments& att,
+                         UniqueFd fd, Reply*) {
+  KC_RETURN_IF_ERROR(RequireAttachments(att, 0));
+  return s.OpenChannel(std::move(fd));
+}
+
 }  // namespace keycell::enclave

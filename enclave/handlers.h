@@ -37,5 +37,6 @@ Status HandleReveal(EnclaveState&, const keycell_ipc_Request&, const ipc::Attach
 Status HandleWriteEnv(EnclaveState&, const keycell_ipc_Request&, const ipc::Attachments&, UniqueFd, Reply*);
 Status HandleHmac(EnclaveState&, const keycell_ipc_Request&, const ipc::Attachments&, UniqueFd, Reply*);
 Status HandleGenerate(EnclaveState&, const keycell_ipc_Request&, const ipc::Attachments&, UniqueFd, Reply*);
+Status HandleOpenChannel(EnclaveState&, const keycell_ipc_Request&, const ipc::Attachments&, UniqueFd, Reply*);
 
 }  // namespace keycell::enclave

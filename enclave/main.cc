@@ -4,9 +4,11 @@
 // The order below is fixed; each step needs the one before it:
 //   parse argv → harden (no dumps, no ptrace, no new privileges) → close stray fds →
 //   load the PKCS#11 module and open a session (dlopen and C_Initialize read files) →
+//   load the upstream CA certificates and the TLS config (files, /etc/localtime) →
 //   lock memory → cap open files → Landlock stage 1 (token dir + module config only)
 //   → seccomp stage 1 (no exec, no sockets) → serve.
-// After a successful Unlock: Landlock stage 2 (no files at all) → seccomp stage 2.
+// After a successful Unlock: Landlock stage 2 (no files at all) → seccomp stage 2; only
+// then may OpenChannel start proxy channel threads, which inherit both.
 
 #include <fcntl.h>
 #include <signal.h>
@@ -20,9 +22,13 @@
 #include <string>
 #include <vector>
 
+#include "enclave/channel/channel.h"
 #include "enclave/enclave_state.h"
 #include "enclave/pkcs11_token.h"
+#include "enclave/serialized_token.h"
 #include "enclave/serve.h"
+#include "enclave/tls/tls_client_config.h"
+#include "enclave/tls/trust_store.h"
 #include "sandbox/hardening.h"
 #include "sandbox/landlock.h"
 #include "sandbox/seccomp_policy.h"
@@ -30,26 +36,33 @@
 namespace keycell::enclave {
 namespace {
 
-constexpr rlim_t kMaxOpenFiles = 32;
+// The control socket, token files before unlock, one fd per proxy channel, and the
+// upstream sockets: in flight (one per channel) and idle in the pool.
+constexpr rlim_t kMaxOpenFiles = 8 + 2 * channel::kMaxChannels + 64;
 
 struct Options {
   int control_fd = -1;
   std::string module = KEYCELL_PKCS11_MODULE;
   std::string token_label = "keycell";
   std::vector<sandbox::PathRule> paths;
+  std::string system_ca = tls::kSystemCaBundle;
+  std::string extra_ca;
 };
 
 void Usage() {
   fputs(
       "usage: keycell-enclave --control-fd N [--module PATH] [--token LABEL]\n"
       "                       [--token-dir DIR]... [--read-file FILE]...\n"
+      "                       [--system-ca FILE|none] [--extra-ca FILE]\n"
       "Started by keycelld; not meant to be run by hand. The token PIN is never an\n"
       "argument: it arrives in an Unlock request or on an fd handed over with it.\n"
       "  --control-fd N   inherited Unix stream socket to the broker\n"
       "  --module PATH    PKCS#11 module (default " KEYCELL_PKCS11_MODULE ")\n"
       "  --token LABEL    token label (default keycell)\n"
       "  --token-dir DIR  directory the module may read and write until unlock\n"
-      "  --read-file FILE file the module may read until unlock (e.g. softhsm2.conf)\n",
+      "  --read-file FILE file the module may read until unlock (e.g. softhsm2.conf)\n"
+      "  --system-ca FILE CA bundle for upstream TLS (default: Debian's; none: no bundle)\n"
+      "  --extra-ca FILE  extra CA certificates (PEM) to trust, e.g. tls.extra_ca_file\n",
       stderr);
 }
 
@@ -63,6 +76,8 @@ bool ParseArgs(int argc, char** argv, Options* o) {
     else if (a == "--token") o->token_label = v;
     else if (a == "--token-dir") o->paths.push_back({v, true, true});
     else if (a == "--read-file") o->paths.push_back({v, false, false});
+    else if (a == "--system-ca") o->system_ca = std::string(v) == "none" ? "" : v;
+    else if (a == "--extra-ca") o->extra_ca = v;
     else return false;
   }
   return o->control_fd > 2;
@@ -102,6 +117,9 @@ int Run(int argc, char** argv) {
   // reply, not a SIGPIPE that kills the unlocked enclave.
   signal(SIGPIPE, SIG_IGN);
   if (Status st = sandbox::HardenProcess(); !st.ok()) return Die("harden", st);
+  // Channel threads must allocate from the main arena: a per-thread arena makes glibc
+  // read /proc and /sys files, which the serving filter kills (docs/sandbox.md §4.7).
+  if (Status st = sandbox::UseSingleMallocArena(); !st.ok()) return Die("malloc arena", st);
   const int keep[] = {opt.control_fd};
   if (Status st = sandbox::CloseStrayFds(keep); !st.ok()) return Die("close fds", st);
   const int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);  // a closed stdin
@@ -112,6 +130,15 @@ int Run(int argc, char** argv) {
 
   auto token = Pkcs11Token::Open(opt.module.c_str(), opt.token_label);
   if (!token.ok()) return Die("open token", token.status());
+  // Files are readable only now. Without a usable CA the vault still works; https
+  // proxying is then refused with a clear error.
+  auto trust = tls::TrustStore::Load({.system_bundle = opt.system_ca, .extra_ca_file = opt.extra_ca});
+  if (!trust.ok())
+    fprintf(stderr, "keycell-enclave: warning: no upstream TLS: %s (detail %d)\n", trust.status().where(),
+            trust.status().detail());
+  auto tls_config = trust.ok() ? tls::TlsClientConfig::Create(**trust)
+                               : Result<std::unique_ptr<tls::TlsClientConfig>>(trust.status());
+  if (trust.ok() && !tls_config.ok()) return Die("tls config", tls_config.status());
 
   const bool memory_locked = sandbox::TryLockAllMemory();
   if (Status st = sandbox::LimitOpenFiles(kMaxOpenFiles); !st.ok()) return Die("rlimit", st);
@@ -125,11 +152,18 @@ int Run(int argc, char** argv) {
     fputs("keycell-enclave: note: RLIMIT_MEMLOCK too low for mlockall; locking secret buffers only\n", stderr);
   if (!ll.ok()) fputs("keycell-enclave: warning: Landlock unavailable; files are confined by seccomp only\n", stderr);
 
+  SerializedToken shared_token(**token);
+  channel::ProxyResources proxy(shared_token, tls_config.ok() ? tls_config->get() : nullptr);
   EnclaveState* state_ptr = nullptr;
-  EnclaveState state(**token, [&] { return TightenAfterUnlock(state_ptr, opt.control_fd); });
+  EnclaveState state(shared_token, [&] { return TightenAfterUnlock(state_ptr, opt.control_fd); });
   state_ptr = &state;
   state.set_sandbox_stage(1);
-  return Serve(state, opt.control_fd);
+  state.set_channel_opener([&](UniqueFd fd) { return channel::StartChannel(proxy, std::move(fd)); });
+  const int rc = Serve(state, opt.control_fd);
+  // Channel threads may still be running: end the process without running destructors
+  // under them. Nothing needs flushing (stderr is unbuffered); the kernel frees the
+  // locked pages and the token session with the process.
+  _exit(rc);
 }
 
 }  // namespace

@@ -87,6 +87,11 @@ void IpcSeeds() {
   Ipc("unlock_from_closed_socket", kHello | kFd | kSock, Body(from_fd));
   Ipc("unlock_from_fd_missing", kHello, Body(from_fd));
   Ipc("lock", kUnlocked, Body(Req(keycell_ipc_Request_lock_tag)));
+  // The fuzzer's state has no channel opener: refused, never a thread.
+  Ipc("open_channel", kUnlocked | kFd | kSock, Body(Req(keycell_ipc_Request_open_channel_tag)));
+  Ipc("open_channel_no_fd", kUnlocked, Body(Req(keycell_ipc_Request_open_channel_tag)));
+  Ipc("open_channel_locked", kHello | kFd | kSock, Body(Req(keycell_ipc_Request_open_channel_tag)));
+  Ipc("proxy_start_on_control", kUnlocked, Body(Req(keycell_ipc_Request_proxy_start_tag)));
 
   Ipc("seal_minimal", kUnlocked, SealReq(ref, MakePolicy({"api.example.com"}), Str("sk-test-123")));
   Ipc("seal_header_injection", kUnlocked,

@@ -14,6 +14,8 @@ packages=(
   softhsm2 libsofthsm2
   # tests
   libgtest-dev libgmock-dev python3-dotenv
+  # the CA bundle the enclave trusts for upstream TLS
+  ca-certificates
 )
 
 missing=()

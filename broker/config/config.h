@@ -50,6 +50,7 @@ struct Config {
   uint16_t http_port = 0;                  //   ... parsed port
   bool http_allow_non_loopback = false;    // http.allow_non_loopback
   std::string tls_extra_ca_file;           // tls.extra_ca_file; "" = system CAs only
+  std::string proxy_routes_file;           // proxy.routes_file; "" = no route mounts
   std::vector<std::string> mcp_tool_sets;  // mcp.tool_sets
   bool mcp_allow_password_unlock = false;  // mcp.allow_password_unlock
   int64_t ratelimit_requests_per_minute = 0;   // ratelimit.requests_per_minute

@@ -82,6 +82,10 @@ constexpr KeySpec kKeys[] = {
      "empty (system CA bundle only)", ValidateOptionalAbsolutePath,
      "Absolute path of a PEM file of extra CA certificates the enclave trusts for upstream "
      "TLS, in addition to the system bundle. Loaded before the sandbox is applied."},
+    {"proxy.routes_file", KeyType::kString, &Config::proxy_routes_file, "", nullptr, "empty (no route mounts)",
+     ValidateOptionalAbsolutePath,
+     "Absolute path of a JSON file of route mounts, `{\"routes\": [{\"name\", \"upstream\", "
+     "\"credential\"}]}`, served at `/r/NAME/...` so stock SDKs work by changing their base URL."},
     {"mcp.tool_sets", KeyType::kList, &Config::mcp_tool_sets, "all", nullptr, "`all`",
      ValidateToolSets,
      "MCP tool sets exposed: one or more of `pushkey`, `agentkeys`, `vault_secret`, or "

@@ -20,6 +20,7 @@ EnclaveLaunch LaunchFor(const Config& config) {
   l.enclave_path = config.enclave_path;
   l.module_path = loc.module;
   l.token_label = loc.label;
+  l.extra_ca_file = config.tls_extra_ca_file;
   if (loc.embedded_softhsm) {
     l.token_dirs = {loc.softhsm_dir + "/tokens"};
     l.read_files = {loc.softhsm_conf};

@@ -21,9 +21,11 @@
 #include "broker/daemon/control_server.h"
 #include "broker/daemon/enclave_launch.h"
 #include "broker/daemon/log.h"
+#include "broker/daemon/proxy_service.h"
 #include "broker/daemon/rest_api.h"
 #include "broker/daemon/vault.h"
 #include "broker/http/server.h"
+#include "broker/proxy/routes.h"
 #include "broker/proxy/upstream_connect.h"
 
 namespace keycell::broker::daemon {
@@ -38,6 +40,41 @@ constexpr char kHelp[] =
     "foreground. Configuration: docs/configuration.md (KEYCELL_* environment variables\n"
     "override the config file). Signals: SIGTERM/SIGINT stop (the vault is locked\n"
     "first), SIGHUP reloads log.level and idle_lock.\n";
+
+// The route mounts of proxy.routes_file ({"routes": [...]}), none when it is unset.
+// *why names the file and the rule broken.
+Result<proxy::RouteConfig> LoadRoutes(const std::string& path, std::string* why) {
+  proxy::RouteConfig config;
+  if (path.empty()) return config;
+  constexpr size_t kMaxRoutesFileBytes = 256 * 1024;
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  if (!fd) {
+    *why = path + ": " + strerror(errno);
+    return Status(Err::kInvalidArgument, "proxy.routes_file unreadable");
+  }
+  std::string text(kMaxRoutesFileBytes + 1, '\0');
+  size_t got = 0;
+  for (ssize_t n; got < text.size() && (n = read(fd.get(), text.data() + got, text.size() - got)) > 0;)
+    got += static_cast<size_t>(n);
+  if (got > kMaxRoutesFileBytes) {
+    *why = path + ": larger than 256 KiB";
+    return Status(Err::kTooLarge, "proxy.routes_file too large");
+  }
+  text.resize(got);
+  auto doc = json::ParseJson(text);
+  if (!doc.ok()) {
+    *why = path + ": not valid JSON";
+    return doc.status();
+  }
+  auto routes = proxy::ParseRoutes(doc->get());
+  if (!routes.ok()) {
+    *why = path + ": " + routes.status().where() +
+           (routes.status().detail() >= 0 ? " (entry " + std::to_string(routes.status().detail()) + ")" : "");
+    return routes.status();
+  }
+  config.routes = std::move(*routes);
+  return config;
+}
 
 // One daemon per data dir: an flock held for the daemon's life.
 Result<UniqueFd> LockDataDir(const std::string& data_dir, std::string* holder) {
@@ -147,6 +184,8 @@ int Run() {
       return Fatal("already running", "another keycelld (pid " + holder + ") serves " + cfg->data_dir);
     return Fatal("lock file", strerror(lock.status().detail()));
   }
+  auto routes = LoadRoutes(cfg->proxy_routes_file, &why);
+  if (!routes.ok()) return Fatal("proxy routes", why);
   auto store = store::Store::Open(cfg->data_dir + "/keycell.db");
   if (!store.ok()) return Fatal("store", store.status().where());
   if (access(cfg->enclave_path.c_str(), X_OK) != 0)
@@ -188,8 +227,11 @@ int Run() {
       identity::SystemClock(),
       identity::RateLimit{static_cast<uint32_t>(cfg->ratelimit_requests_per_minute), 0});
   RestApi rest(vault, **identities, rate_limiter, cfg->ratelimit_requests_per_minute);
+  ProxyChannels channels(**enclave);
+  ProxyService proxy(vault, channels, hooks, std::move(*routes), ProxySettings{});
   http::Router router;
   if (Status st = rest.Register(router); !st.ok()) return Fatal("http routes", st.where());
+  if (Status st = proxy.Register(router, rest); !st.ok()) return Fatal("http routes", st.where());
   http::ServerOptions http_options;
   http_options.access_log = [](const http::AccessLogEntry& e) {
     LogEvent(LogLevel::kDebug, "http", {{"method", e.method}, {"path", e.path}, {"status", std::to_string(e.status)}});

@@ -230,6 +230,14 @@ void Vault::Audit(const identity::Principal& who, std::string_view action, const
     LogEvent(LogLevel::kError, "audit_append_failed", {{"action", entry.action}, {"detail", appended.status().where()}});
 }
 
+void Vault::AuditAsync(const identity::Principal& who, audit::Entry entry) {
+  std::tie(entry.actor_kind, entry.actor) = ActorOf(who);
+  if (Status st = audit_queue_.Submit(std::move(entry)); !st.ok())
+    LogEvent(LogLevel::kError, "audit_append_failed", {{"action", "proxy"}, {"detail", st.where()}});
+}
+
+void Vault::NoteUse() { last_use_ = NowSeconds(); }
+
 void Vault::AuditAuthFailure(std::string_view front_end, std::string_view reason, std::string_view presented_prefix) {
   audit::Entry entry;
   entry.actor_kind = audit::ActorKind::kToken;

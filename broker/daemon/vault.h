@@ -23,6 +23,7 @@
 #include <string_view>
 
 #include "broker/audit/audit_log.h"
+#include "broker/audit/audit_queue.h"
 #include "broker/daemon/audit_key.h"
 #include "broker/daemon/control_protocol.h"
 #include "broker/enclave/enclave_client.h"
@@ -102,6 +103,11 @@ class Vault {
 
   // Seconds since the vault was last used (for idle auto-lock).
   int64_t IdleSeconds() const;
+  // A use outside Dispatch (a proxied call) keeps the vault from idling out.
+  void NoteUse();
+  // Appends `entry` for `who` through the group-commit queue: the proxy's records, which
+  // must not wait for an fsync each (docs/proxy.md "Audit at proxy speed").
+  void AuditAsync(const identity::Principal& who, audit::Entry entry);
   EnclaveClient& enclave() { return enclave_; }
   store::Store& store() { return store_; }
 
@@ -173,6 +179,7 @@ class Vault {
   std::string http_address_;  // guarded by http_mu_
   AuditKey audit_key_;
   std::atomic<int64_t> last_use_{0};
+  audit::AuditQueue audit_queue_{audit_};  // last: flushed before the rest goes
 };
 
 // The op table, for documentation and the role-matrix test: every op's name, the

@@ -43,14 +43,6 @@ const char* Intern(const char* text) {
   return interned.emplace(text).first->c_str();
 }
 
-keycell::Status FromResponse(const keycell_ipc_Response& resp) {
-  if (resp.status == 0) return keycell::Status::Ok();
-  const Err code = resp.status > 0 && resp.status <= static_cast<int32_t>(Err::kUnavailable)
-                       ? static_cast<Err>(resp.status)
-                       : Err::kInternal;
-  return keycell::Status(code, Intern(resp.error), resp.detail);
-}
-
 bool WaitExited(pid_t pid, int timeout_ms, int* status) {
   for (int waited = 0; waited <= timeout_ms; waited += 10) {
     const pid_t r = waitpid(pid, status, WNOHANG);
@@ -62,6 +54,14 @@ bool WaitExited(pid_t pid, int timeout_ms, int* status) {
 }
 
 }  // namespace
+
+keycell::Status StatusOfResponse(const keycell_ipc_Response& resp) {
+  if (resp.status == 0) return keycell::Status::Ok();
+  const Err code = resp.status > 0 && resp.status <= static_cast<int32_t>(Err::kUnavailable)
+                       ? static_cast<Err>(resp.status)
+                       : Err::kInternal;
+  return keycell::Status(code, Intern(resp.error), resp.detail);
+}
 
 Result<std::unique_ptr<EnclaveClient>> EnclaveClient::Start(EnclaveLaunch launch) {
   std::unique_ptr<EnclaveClient> c(new EnclaveClient(std::move(launch)));
@@ -89,6 +89,8 @@ keycell::Status EnclaveClient::SpawnLocked() {
       launch_.token_label};
   for (const auto& d : launch_.token_dirs) args.insert(args.end(), {"--token-dir", d});
   for (const auto& f : launch_.read_files) args.insert(args.end(), {"--read-file", f});
+  if (!launch_.system_ca_file.empty()) args.insert(args.end(), {"--system-ca", launch_.system_ca_file});
+  if (!launch_.extra_ca_file.empty()) args.insert(args.end(), {"--extra-ca", launch_.extra_ca_file});
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -142,6 +144,7 @@ keycell::Status EnclaveClient::SpawnLocked() {
 }
 
 void EnclaveClient::ReapLocked(bool kill_first) {
+  if (sock_.valid()) ++generation_;
   sock_.reset();  // EOF on the control socket ends a healthy enclave
   if (pid_ <= 0) return;
   if (kill_first) kill(pid_, SIGKILL);
@@ -186,7 +189,7 @@ keycell::Status EnclaveClient::CallLocked(keycell_ipc_Request* req,
     ReapLocked(true);
     return keycell::Status(Err::kUnavailable, "enclave restarted");
   }
-  return FromResponse(*resp);
+  return StatusOfResponse(*resp);
 }
 
 keycell::Status EnclaveClient::CallUnlockedLocked(keycell_ipc_Request* req,
@@ -438,6 +441,25 @@ pid_t EnclaveClient::pid() const {
 bool EnclaveClient::unlocked() const {
   std::lock_guard<std::mutex> lock(mu_);
   return unlocked_;
+}
+
+Result<UniqueFd> EnclaveClient::OpenChannel(uint64_t* generation) {
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+    return keycell::Status(Err::kUnavailable, "proxy: socketpair", errno);
+  UniqueFd mine(sv[0]), theirs(sv[1]);
+  std::lock_guard<std::mutex> lock(mu_);
+  RequestStorage s;
+  s.req.which_body = keycell_ipc_Request_open_channel_tag;
+  Reply reply;
+  KC_RETURN_IF_ERROR(CallUnlockedLocked(&s.req, {}, theirs.get(), 0, &reply));
+  *generation = generation_;
+  return mine;
+}
+
+uint64_t EnclaveClient::generation() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return generation_;
 }
 
 }  // namespace keycell::broker

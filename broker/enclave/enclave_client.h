@@ -41,6 +41,8 @@ struct EnclaveLaunch {
   std::vector<std::string> token_dirs;                   // Landlock: read/write until unlock
   std::vector<std::string> read_files;                   // Landlock: read-only until unlock
   std::vector<std::pair<std::string, std::string>> env;  // the enclave's whole environment
+  std::string system_ca_file;  // upstream TLS CA bundle; "" = the enclave's default (Debian's)
+  std::string extra_ca_file;   // tls.extra_ca_file; "" = none
   int call_timeout_ms = 30 * 1000;
   int unlock_timeout_ms = 90 * 1000;  // a PIN read from a human's terminal
 };
@@ -130,6 +132,16 @@ class EnclaveClient {
   Result<Sealed> Generate(const RecordRef& ref, const Policy& policy, uint32_t length,
                           std::string_view alphabet, int reveal_fd = -1);
 
+  // Opens a proxy channel (docs/proxy.md): a socketpair whose other end the enclave
+  // serves on a thread of its own. Returns this end; *generation receives generation()
+  // at the time, so a pool can tell channels of an enclave that has since gone.
+  // Errors: kLocked, kTooLarge (the enclave's channel limit), kUnavailable.
+  Result<UniqueFd> OpenChannel(uint64_t* generation);
+
+  // Changes whenever the enclave process goes away or is replaced (lock, crash,
+  // restart): channels opened under an older generation are dead.
+  uint64_t generation() const;
+
   int restarts() const;
   pid_t pid() const;
   // Whether the last response said the token is logged in.
@@ -173,6 +185,11 @@ class EnclaveClient {
   bool unlocked_ = false;
   bool started_once_ = false;
   bool exit_expected_ = false;  // Lock ends the enclave on purpose: not a restart
+  uint64_t generation_ = 0;
 };
+
+// The Status of an enclave response: Ok for status 0, else its code with the enclave's
+// reason (interned: a Status's `where` must outlive it) and detail.
+keycell::Status StatusOfResponse(const keycell_ipc_Response& resp);
 
 }  // namespace keycell::broker

@@ -343,6 +343,46 @@ TEST_F(DispatchTest, WriteEnvRefusesSockets) {
   EXPECT_EQ(o.reply.resp.status, static_cast<int32_t>(Err::kInvalidArgument));
 }
 
+TEST_F(DispatchTest, OpenChannelOnlyWhenUnlockedAndWithAnFd) {
+  Hello();
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  UniqueFd mine(sv[0]);
+  auto o = Send(Req(keycell_ipc_Request_open_channel_tag), {}, UniqueFd(dup(sv[1])));
+  EXPECT_FALSE(o.ok);
+  EXPECT_STREQ(o.fatal, "request not permitted when locked");
+  auto unlock = Send(Req(keycell_ipc_Request_unlock_tag), {AsBytes(testing::kFakePin)});
+  ASSERT_EQ(unlock.reply.resp.status, 0);
+  o = Send(Req(keycell_ipc_Request_open_channel_tag));
+  EXPECT_FALSE(o.ok);
+  EXPECT_STREQ(o.fatal, "request needs an fd");
+
+  // No opener installed (a test state): a clear refusal, not a crash.
+  o = Send(Req(keycell_ipc_Request_open_channel_tag), {}, UniqueFd(dup(sv[1])));
+  ASSERT_TRUE(o.ok);
+  EXPECT_EQ(o.reply.resp.status, static_cast<int32_t>(Err::kUnavailable));
+
+  int opened_fd = -1;
+  state_.set_channel_opener([&](UniqueFd fd) {
+    opened_fd = fd.get();
+    return Status::Ok();
+  });
+  o = Send(Req(keycell_ipc_Request_open_channel_tag), {}, UniqueFd(sv[1]));
+  ASSERT_TRUE(o.ok);
+  EXPECT_EQ(o.reply.resp.status, 0);
+  EXPECT_EQ(opened_fd, sv[1]);
+}
+
+TEST_F(DispatchTest, ChannelFramesOnTheControlSocketAreFatal) {
+  Unlock();
+  for (pb_size_t tag : {keycell_ipc_Request_proxy_start_tag, keycell_ipc_Request_proxy_socket_tag,
+                        keycell_ipc_Request_proxy_body_tag}) {
+    auto o = Send(Req(tag));
+    EXPECT_FALSE(o.ok) << tag;
+    EXPECT_STREQ(o.fatal, "unsupported request") << tag;
+  }
+}
+
 TEST_F(DispatchTest, HmacIsKeyedBySealedSecret) {
   Unlock();
   const auto ref = MakeRef("w", 1, "webhook");
