@@ -117,6 +117,7 @@ int main(int argc, char** argv) {
   keycell::enclave::seeds::SealedSeeds();
   keycell::enclave::seeds::FramingSeeds();
   keycell::enclave::seeds::EnvSeeds();
+  keycell::enclave::seeds::ChannelSeeds();
   printf("make_seeds: wrote %d seeds under %s\n", keycell::enclave::seeds::g_written, argv[1]);
   return 0;
 }

@@ -146,5 +146,6 @@ inline Policy Full() {
 }
 
 void IpcSeeds();
+void ChannelSeeds();  // make_seeds_channel.cc
 
 }  // namespace keycell::enclave::seeds
