@@ -113,7 +113,11 @@ class BufferIo final : public ConnectingIo {
   Status OnHead(const ProxyResponseHead& head) override {
     out_.status = head.status;
     out_.reason = std::string(head.reason);
-    for (const ProxyHeader& h : head.headers) out_.headers.emplace_back(h.name, h.value);
+    // The body is collected de-chunked and redacted, so the upstream's framing fields
+    // (Transfer-Encoding, Content-Length) would describe other bytes: dropped, as on the
+    // HTTP relay.
+    for (const ProxyHeader& h : head.headers)
+      if (!IsHopHeader(h.name)) out_.headers.emplace_back(h.name, h.value);
     return Status::Ok();
   }
 
@@ -285,12 +289,28 @@ void ProxyService::Record(const identity::Principal& who, const Prepared& p, int
   }
 }
 
+void ProxyService::RecordRefusal(const identity::Principal& who, const proxy::ProxyCall& call,
+                                 const ProxyFailure& failure, Clock::time_point started) {
+  audit::Entry e;
+  e.action = audit::actions::kProxy;
+  e.credential = call.credential_name.value_or(who.credential);
+  e.host = call.target.host + ":" + std::to_string(call.target.port);
+  e.path = std::string(call.target.path());
+  e.result = failure.code == http::ErrorCode::kForbidden ? "denied" : "error";
+  e.latency_us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started).count();
+  e.detail = std::string(http::MethodName(call.method)) + " " + failure.message;
+  vault_.AuditAsync(who, std::move(e));
+}
+
 std::optional<BufferedResponse> ProxyService::CallBuffered(const identity::Principal& who,
                                                            const proxy::ProxyCall& call, std::string_view body,
                                                            size_t max_response_bytes, ProxyFailure* failure) {
   const Clock::time_point started = Clock::now();
   std::optional<Prepared> p = Prepare(who, call, failure);
-  if (!p) return std::nullopt;
+  if (!p) {
+    RecordRefusal(who, call, *failure, started);
+    return std::nullopt;
+  }
   BufferIo io(p->target, p->address_policy, settings_.connect_timeout, body, max_response_bytes);
   const ProxyBodyFraming framing = body.empty() ? ProxyBodyFraming::kNone : ProxyBodyFraming::kLength;
   Result<ProxyOutcome> r = Exchange(*p, framing, body.size(), io);
@@ -314,7 +334,10 @@ void ProxyService::Serve(RestApi& api, http::Request& req, http::ResponseWriter&
   }
   ProxyFailure failure;
   std::optional<Prepared> p = Prepare(*who, *call, &failure);
-  if (!p) return send_failure(failure);
+  if (!p) {
+    RecordRefusal(*who, *call, failure, started);
+    return send_failure(failure);
+  }
 
   http::BodyReader& body = req.body();
   const ProxyBodyFraming framing = body.content_length()  ? (*body.content_length() > 0 ? ProxyBodyFraming::kLength

@@ -87,6 +87,9 @@ class ProxyService {
   // The audit record, and the credential.error webhook for an upstream 401/403.
   void Record(const identity::Principal& who, const Prepared& p, int upstream_status, const Status& result,
               std::chrono::steady_clock::time_point started);
+  // The audit record of a call refused before the exchange (scope, policy, locked...).
+  void RecordRefusal(const identity::Principal& who, const proxy::ProxyCall& call, const ProxyFailure& failure,
+                     std::chrono::steady_clock::time_point started);
 
   Vault& vault_;
   ProxyChannels& channels_;
