@@ -40,6 +40,8 @@ void RegisterApiKeyCommands(CLI::App& app, int& exit_code);
 void RegisterAuditCommands(CLI::App& app, int& exit_code);
 // webhooks add|list|rm|test|deliveries
 void RegisterWebhookCommands(CLI::App& app, int& exit_code);
+// proxy URL: one request through the injecting proxy (cmd_proxy.cc)
+void RegisterProxyCommand(CLI::App& app, int& exit_code);
 // completion bash|zsh: generated from the command tree itself, so it cannot go stale.
 void RegisterCompletionCommand(CLI::App& app, int& exit_code);
 

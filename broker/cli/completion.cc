@@ -27,7 +27,7 @@ constexpr char kCompletionDetails[] =
 enum class Kind { kNone, kName, kDir, kFile, kCommand, kShell };
 
 Kind KindOf(const std::string& positional_or_type) {
-  if (positional_or_type == "name") return Kind::kName;
+  if (positional_or_type == "name" || positional_or_type == "CREDENTIAL") return Kind::kName;
   if (positional_or_type == "path" || positional_or_type == "PATH") return Kind::kDir;
   if (positional_or_type == "file" || positional_or_type == "FILE" ||
       positional_or_type == "FILE.env")

@@ -41,6 +41,8 @@ constexpr char kFooter[] =
     "   5 enclave restarted      13 conflict (changed meanwhile; try again)\n"
     "   6 vault locked           14 health: something needs action\n"
     "   7 no such credential     15 rate limited (unlock attempts)\n"
+    "  16 proxy: upstream unreachable, timed out or broken\n"
+    "  22 proxy: the upstream answered 4xx/5xx\n"
     "  run: the command's own exit code\n";
 
 // CLI11 reports parse errors with exceptions; they end here as exit code 2.
@@ -99,6 +101,7 @@ int main(int argc, char** argv) {
   RegisterApiKeyCommands(app, exit_code);
   RegisterAuditCommands(app, exit_code);
   RegisterWebhookCommands(app, exit_code);
+  RegisterProxyCommand(app, exit_code);
   RegisterCompletionCommand(app, exit_code);
   // `keycell help [COMMAND]` reads like `keycell [COMMAND] --help`.
   std::vector<std::string> args(argv + 1, argv + argc);

@@ -1,5 +1,7 @@
 #include "broker/daemon/control_protocol.h"
 
+#include <mbedtls/base64.h>
+
 #include "common/ipc/framing.h"
 
 namespace keycell::broker::daemon {
@@ -54,6 +56,31 @@ ControlError ErrorFromStatus(const Status& st, std::string message) {
   }
   return {"internal", message.empty() ? std::string("internal error: ") + st.where() : std::move(message),
           kExitFailure};
+}
+
+std::string Base64Encode(std::string_view bytes) {
+  size_t need = 0;
+  (void)mbedtls_base64_encode(nullptr, 0, &need, nullptr, bytes.size());  // size with the NUL
+  std::string out(need, '\0');
+  size_t written = 0;
+  if (mbedtls_base64_encode(reinterpret_cast<unsigned char*>(out.data()), out.size(), &written,
+                            reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size()) != 0)
+    return "";  // unreachable: the buffer has the size asked for
+  out.resize(written);
+  return out;
+}
+
+Result<std::string> Base64Decode(std::string_view text) {
+  const auto* src = reinterpret_cast<const unsigned char*>(text.data());
+  size_t need = 0;
+  const int probe = mbedtls_base64_decode(nullptr, 0, &need, src, text.size());
+  if (probe == MBEDTLS_ERR_BASE64_INVALID_CHARACTER) return Status(Err::kInvalidArgument, "base64: not base64");
+  std::string out(need, '\0');
+  size_t written = 0;
+  if (mbedtls_base64_decode(reinterpret_cast<unsigned char*>(out.data()), out.size(), &written, src, text.size()) != 0)
+    return Status(Err::kInvalidArgument, "base64: not base64");
+  out.resize(written);
+  return out;
 }
 
 Result<ControlRequest> RecvControlRequest(int sock, int timeout_ms) {

@@ -21,6 +21,15 @@ namespace keycell::broker::daemon {
 
 inline constexpr size_t kMaxControlJsonBytes = 4 << 20;  // a list of 10,000 credentials fits
 
+// The `proxy` op's bodies. A request body, and a response body returned inline, travel
+// base64-encoded in this JSON, so they must leave room within kMaxControlJsonBytes
+// (4/3 growth plus headers); a response body written into the caller's pipe instead
+// (the CLI's way) may be larger.
+inline constexpr size_t kMaxProxyInlineBodyBytes = 2 << 20;
+inline constexpr size_t kMaxProxyPipedBodyBytes = 16 << 20;
+static_assert(kMaxProxyInlineBodyBytes / 3 * 4 + 4 + (1 << 20) <= kMaxControlJsonBytes,
+              "an inline proxy body must fit a control message with 1 MiB to spare");
+
 // CLI exit codes; also carried in error responses so every failure maps to one.
 enum ExitCode : int {
   kExitOk = 0,
@@ -39,6 +48,8 @@ enum ExitCode : int {
   kExitConflict = 13,
   kExitNeedsAction = 14,  // `health`: something is stale, expiring or expired
   kExitRateLimited = 15,  // too many attempts (unlock); the message says when to retry
+  kExitUpstream = 16,     // `proxy`: the upstream was unreachable, timed out or broke the protocol
+  kExitHttpError = 22,    // `proxy`: the upstream answered 4xx/5xx (as curl --fail)
 };
 
 struct ControlError {
@@ -63,6 +74,11 @@ Status SendControlRequest(int sock, std::string_view op, const cJSON* args, int 
 
 Status SendOk(int sock, const cJSON* result, int timeout_ms);
 Status SendError(int sock, const ControlError& error, int timeout_ms);
+
+// Standard base64 (RFC 4648 §4, padded) for the bytes the protocol carries in JSON: the
+// `proxy` op's bodies. Decode errors: kInvalidArgument (not base64).
+std::string Base64Encode(std::string_view bytes);
+Result<std::string> Base64Decode(std::string_view text);
 
 // Receives a response: the result on success; on an error response, *error is filled
 // and Status(kInternal, "control: error response") returned.

@@ -229,6 +229,7 @@ int Run() {
   RestApi rest(vault, **identities, rate_limiter, cfg->ratelimit_requests_per_minute);
   ProxyChannels channels(**enclave);
   ProxyService proxy(vault, channels, hooks, std::move(*routes), ProxySettings{});
+  vault.SetProxy(&proxy);  // the `proxy` control op (keycell proxy)
   http::Router router;
   if (Status st = rest.Register(router); !st.ok()) return Fatal("http routes", st.where());
   if (Status st = proxy.Register(router, rest); !st.ok()) return Fatal("http routes", st.where());

@@ -23,6 +23,9 @@ constexpr CodeStatus kStatusOf[] = {
     {"conflict", 409},       {"invalid", 400},         {"invalid_argument", 400},  {"bad_request", 400},
     {"unknown_op", 404},     {"too_large", 413},       {"locked", 423},            {"rate_limited", 429},
     {"bad_pin", 403},        {"pin_locked", 403},      {"enclave_unavailable", 503},
+    // The proxy op's codes are the HTTP ones (vault_ops_proxy.cc).
+    {"unauthorized", 401},   {"payload_too_large", 413}, {"headers_too_large", 431},
+    {"bad_gateway", 502},    {"service_unavailable", 503}, {"gateway_timeout", 504},
 };
 
 // The public part of what was presented, for the audit record of a refusal: the

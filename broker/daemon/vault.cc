@@ -69,6 +69,10 @@ constexpr OpEntry kOps[] = {
     {"webhooks.deliveries", &Vault::OpWebhooksDeliveries, Action::kManageWebhooks, CredArg::kNone,  nullptr,                  false},
     {"audit.query",      &Vault::OpAuditQuery,      Action::kReadAudit,       CredArg::kNone,       nullptr,                  false},
     {"audit.verify",     &Vault::OpAuditVerify,     Action::kReadAudit,       CredArg::kNone,       "audit.verify",           false},
+    // Checked here for the role only: the call may act as a token given in its args, and
+    // ProxyService authorizes that principal for the credential. Not audited here:
+    // ProxyService appends the call's own "proxy" record.
+    {"proxy",            &Vault::OpProxy,           Action::kUse,             CredArg::kNone,       nullptr,                  false},
 };
 // clang-format on
 

@@ -38,6 +38,8 @@
 
 namespace keycell::broker::daemon {
 
+class ProxyService;  // proxy_service.h, which includes this header
+
 // What an op tells the audit record beyond who/what/result: which credential (when
 // the op resolved one), its version, and a short note such as a reveal's purpose.
 struct AuditFacts {
@@ -101,6 +103,11 @@ class Vault {
     http_address_ = std::move(address);
   }
 
+  // The injecting proxy the `proxy` op runs its calls through (keycelld sets it once,
+  // before serving; it must outlive the Vault's use). Until then `proxy` answers
+  // service_unavailable.
+  void SetProxy(ProxyService* proxy) { proxy_.store(proxy); }
+
   // Seconds since the vault was last used (for idle auto-lock).
   int64_t IdleSeconds() const;
   // A use outside Dispatch (a proxied call) keeps the vault from idling out.
@@ -158,6 +165,8 @@ class Vault {
   // vault_ops_audit.cc
   OpResult OpAuditQuery(const identity::Principal& who, const cJSON* args, UniqueFd fd);
   OpResult OpAuditVerify(const identity::Principal& who, const cJSON* args, UniqueFd fd);
+  // vault_ops_proxy.cc
+  OpResult OpProxy(const identity::Principal& who, const cJSON* args, UniqueFd fd);
 
  private:
   void Audit(const identity::Principal& who, std::string_view action, const OpResult& r, int64_t latency_us);
@@ -179,6 +188,7 @@ class Vault {
   std::string http_address_;  // guarded by http_mu_
   AuditKey audit_key_;
   std::atomic<int64_t> last_use_{0};
+  std::atomic<ProxyService*> proxy_{nullptr};
   audit::AuditQueue audit_queue_{audit_};  // last: flushed before the rest goes
 };
 

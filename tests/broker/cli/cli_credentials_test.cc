@@ -190,7 +190,7 @@ TEST_F(CliCredentials, HelpCompletionAndVersion) {
   const std::vector<std::string> commands = {
       "init",   "selfcheck", "daemon", "unlock", "lock",    "status",   "add",       "rotate",
       "get",    "rm",        "list",   "show",   "history", "rollback", "health",    "projects",
-      "assign", "unassign",  "env",    "run",    "import",  "export",   "completion"};
+      "assign", "unassign",  "env",    "run",    "import",  "export",   "completion", "proxy"};
   ProcResult top = box_.Keycell({"--help"});
   EXPECT_EQ(top.exit_code, 0);
   EXPECT_NE(top.out.find("Exit codes:"), std::string::npos);

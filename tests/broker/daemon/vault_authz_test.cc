@@ -12,6 +12,7 @@
 #include <string>
 
 #include "broker/audit/audit_log.h"
+#include "broker/daemon/proxy_service.h"
 #include "broker/daemon/vault.h"
 #include "broker/identity/identity_store.h"
 #include "broker/webhooks/delivery_worker.h"
@@ -429,6 +430,60 @@ TEST_F(VaultAuthzTest, ExpiryEventsFireOncePerCredentialAndState) {
   EXPECT_EQ(vault_->FireDueExpiry(true), 0u);
   ASSERT_TRUE(worker_->WaitIdle(std::chrono::seconds(5)));
   EXPECT_EQ(receiver->requests().size(), 1u);
+}
+
+// The `proxy` op's own checks, none of which reaches the network: malformed arguments are
+// bad_request (exit 2), a bad token is unauthorized (audited by prefix), a host outside the
+// policy is forbidden. The op itself adds no audit record: ProxyService writes one "proxy"
+// record per call it was given, refusals included.
+TEST_F(VaultAuthzTest, ProxyOpRefusesBadArgumentsBeforeAnyCall) {
+  AddCredential("openai/prod");
+  ProxyChannels channels(*enclave_);
+  ProxyService proxy(*vault_, channels, *dispatcher_, proxy::RouteConfig{}, ProxySettings{});
+  vault_->SetProxy(&proxy);
+  auto expect_bad_request = [&](const std::string& args, std::string_view says) {
+    OpResult r = Run(owner_, "proxy", args);
+    EXPECT_FALSE(r.ok) << args;
+    EXPECT_EQ(r.error.code, "bad_request") << args << ": " << r.error.message;
+    EXPECT_EQ(r.error.exit_code, kExitUsage) << args;
+    EXPECT_NE(r.error.message.find(says), std::string::npos) << args << ": " << r.error.message;
+  };
+  expect_bad_request(R"({"credential": "openai/prod", "url": "ftp://api.example.com/x"})", "scheme");
+  expect_bad_request(R"({"credential": "openai/prod", "url": "https://user@api.example.com/"})", "userinfo");
+  expect_bad_request(R"({"credential": "openai/prod", "url": "https://api.example.com/a b"})", "the URL");
+  expect_bad_request(R"({"credential": "openai/prod"})", "url");
+  expect_bad_request(R"({"url": "https://api.example.com/"})", "credential name is required");
+  const std::string call = R"("credential": "openai/prod", "url": "https://api.example.com/")";
+  expect_bad_request("{" + call + R"(, "method": "TRACE"})", "method");
+  expect_bad_request("{" + call + R"(, "headers": [["A"]]})", "headers");
+  expect_bad_request("{" + call + R"(, "headers": [["A", "x\r\nB: y"]]})", "header value");
+  expect_bad_request("{" + call + R"(, "body_base64": "!!"})", "base64");
+
+  const std::string token = "pxr_" + std::string(43, 'A');
+  OpResult bad_token = Run(owner_, "proxy", R"({"token": ")" + token + R"(", "url": "https://api.example.com/"})");
+  EXPECT_EQ(bad_token.error.code, "unauthorized");
+  EXPECT_EQ(bad_token.error.exit_code, kExitPolicyDenied);
+  EXPECT_EQ(bad_token.error.message.find(token), std::string::npos);
+  const auto fails = Records(audit::actions::kAuthFail);
+  ASSERT_EQ(fails.size(), 1u);
+  EXPECT_EQ(fails[0].actor, token.substr(0, identity::kShownPrefixChars));
+
+  OpResult host = Run(owner_, "proxy", R"({"credential": "openai/prod", "url": "https://evil.example.com/"})");
+  EXPECT_EQ(host.error.code, "forbidden");
+  EXPECT_EQ(host.error.exit_code, kExitPolicyDenied);
+  EXPECT_EQ(Run(owner_, "proxy", R"({"credential": "no-such", "url": "https://api.example.com/"})").error.code,
+            "not_found");
+  // Two calls reached ProxyService (group-committed, so wait for them); nothing else.
+  std::vector<audit::Record> proxied;
+  for (int i = 0; i < 100 && proxied.size() < 2; ++i) {
+    if (i > 0) usleep(20 * 1000);
+    proxied = Records(audit::actions::kProxy);
+  }
+  usleep(50 * 1000);  // a third record, if the op wrote one, would be committed by now
+  proxied = Records(audit::actions::kProxy);
+  ASSERT_EQ(proxied.size(), 2u);
+  EXPECT_TRUE(proxied[0].result == "denied" || proxied[1].result == "denied");
+  vault_->SetProxy(nullptr);
 }
 
 }  // namespace
