@@ -122,7 +122,8 @@ void Run(const uint8_t* data, size_t size) {
   KC_CHECK(token.Login(SecretView(pin.data(), pin.size())).ok());
   channel::ProxyResources res(token, nullptr);
   const char* violation = nullptr;
-  (void)channel::RunExchange(res, channel.a.get(), *start, att, &violation);
+  channel::ChannelState state;
+  (void)channel::RunExchange(res, state, channel.a.get(), *start, att, &violation);
   if (g_verbose) PrintReplies(channel.b.get(), violation);
 }
 

@@ -22,6 +22,7 @@ struct ChannelThread {
 
 void Serve(ProxyResources& res, int fd) {
   auto request = std::make_unique<keycell_ipc_Request>();  // ~22 KB: off the stack
+  ChannelState state;  // wiped when the channel ends
   for (;;) {
     Result<ipc::Frame> frame = ipc::RecvFrame(fd, ipc::kNoTimeout);
     if (!frame.ok()) {
@@ -34,7 +35,7 @@ void Serve(ProxyResources& res, int fd) {
     if (!ipc::ParseRequest(frame->payload.view().bytes(), request.get(), &att).ok() ||
         request->which_body != keycell_ipc_Request_proxy_start_tag || frame->fd) {
       violation = "expected a proxy start";
-    } else if (RunExchange(res, fd, *request, att, &violation) == ChannelNext::kContinue) {
+    } else if (RunExchange(res, state, fd, *request, att, &violation) == ChannelNext::kContinue) {
       continue;
     }
     if (violation != nullptr) fprintf(stderr, "keycell-enclave: channel closed: %s\n", violation);

@@ -1,6 +1,7 @@
 #include "enclave/channel/exchange.h"
 
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #include <algorithm>
@@ -97,6 +98,11 @@ void AppendField(std::vector<uint8_t>* block, std::string_view name, std::string
   block->push_back(0);
 }
 
+class DiscardOutput final : public http::Redactor::Output {
+ public:
+  void Write(ByteView) override {}
+};
+
 keycell_ipc_Response NewResponse(uint32_t seq, pb_size_t tag) {
   keycell_ipc_Response r = keycell_ipc_Response_init_zero;
   r.seq = seq;
@@ -171,7 +177,8 @@ class Relay final : public http::ResponseSink, public http::Redactor::Output {
 
 class Exchange {
  public:
-  Exchange(ProxyResources& res, int channel, uint32_t seq) : res_(res), channel_(channel), seq_(seq) {}
+  Exchange(ProxyResources& res, ChannelState& state, int channel, uint32_t seq)
+      : res_(res), state_(state), channel_(channel), seq_(seq) {}
 
   ChannelNext Run(const keycell_ipc_ProxyStart& in, const ipc::Attachments& att, const char** violation) {
     const Status st = RunSteps(in, att);
@@ -211,12 +218,10 @@ class Exchange {
                                                  in.host, in.port, AsChars(att[1])));
     if (target.https() && res_.tls == nullptr) return Status(Err::kTls, kWhereNoTrust);
 
-    // The secret exists from here until the head and the redactor are built; the
-    // unsealed record is wiped at the end of this block.
+    KC_RETURN_IF_ERROR(UseCredential(in.ref, att[0]));
     SecureBuffer head;
-    std::unique_ptr<http::Redactor> redactor;
     {
-      KC_ASSIGN_OR_RETURN(Unsealed u, UnsealRecord(res_.token, in.ref, att[0]));
+      const Unsealed& u = *state_.unsealed;
       proxy::RequestSpec spec;
       spec.method = in.method;
       spec.headers = headers;
@@ -227,12 +232,8 @@ class Exchange {
       request_limits_.max_body_bytes = limits_.max_request_body;
       KC_ASSIGN_OR_RETURN(head, proxy::BuildRequestHead(u.policy, NowUnix(), target, spec, u.secret,
                                                         request_limits_));
-      const bool basic = WireEnum(u.policy.injection.kind) == keycell_ipc_InjectKind_INJECT_BASIC;
-      KC_ASSIGN_OR_RETURN(http::Redactor r, http::Redactor::Create(
-                                                u.secret, basic ? http::SecretKind::kBasicUserPass
-                                                                : http::SecretKind::kOpaque));
-      redactor = std::make_unique<http::Redactor>(std::move(r));
     }
+    http::Redactor& redactor = *state_.redactor;
 
     const bool head_request = std::string_view(in.method) == "HEAD";
     // A pooled connection the server closed just before our request arrived fails with
@@ -244,9 +245,40 @@ class Exchange {
       if (abandoned_) return Status::Ok();
       if (framing_ != keycell_ipc_BodyFraming_BODY_NONE) KC_RETURN_IF_ERROR(SendBody(*stream));
       bool retry = false;
-      KC_RETURN_IF_ERROR(RelayResponse(std::move(stream), *redactor, head_request, &retry));
+      KC_RETURN_IF_ERROR(RelayResponse(std::move(stream), redactor, head_request, &retry));
       if (!retry) return Status::Ok();
     }
+  }
+
+  // Makes state_ hold the unsealed record for (ref, blob) and its redactor: the one from
+  // the previous exchange when it is the very same sealed record, else a fresh unseal
+  // (the old plaintext is wiped first).
+  Status UseCredential(const RecordRef& ref, ByteView blob) {
+    const bool same = state_.unsealed && state_.blob.size() == blob.size() &&
+                      memcmp(state_.blob.data(), blob.data(), blob.size()) == 0 &&
+                      memcmp(&state_.ref, &ref, sizeof(ref)) == 0;
+    if (same) {
+      // A previous exchange that failed mid-body left bytes held back: drop them.
+      DiscardOutput discard;
+      state_.redactor->Finish(discard);
+      return Status::Ok();
+    }
+    state_.redactor.reset();
+    state_.unsealed.reset();
+    state_.blob.clear();
+    KC_ASSIGN_OR_RETURN(Unsealed u, UnsealRecord(res_.token, ref, blob));
+    const bool basic = WireEnum(u.policy.injection.kind) == keycell_ipc_InjectKind_INJECT_BASIC;
+    if (!u.secret.empty()) {  // an empty secret is refused by BuildRequestHead
+      KC_ASSIGN_OR_RETURN(http::Redactor r,
+                          http::Redactor::Create(u.secret, basic ? http::SecretKind::kBasicUserPass
+                                                                 : http::SecretKind::kOpaque));
+      state_.redactor = std::make_unique<http::Redactor>(std::move(r));
+    }
+    state_.unsealed.emplace(std::move(u));
+    if (!state_.redactor) return Status(Err::kInvalidArgument, proxy::kWhereSecretEmpty);
+    state_.ref = ref;
+    state_.blob.assign(blob.begin(), blob.end());
+    return Status::Ok();
   }
 
   // A stream to target with the request head written: a pooled connection if one
@@ -349,8 +381,21 @@ class Exchange {
     po.max_header_bytes = limits_.max_response_head;
     po.max_body_bytes = limits_.max_response_body;
     po.head_request = head_request;
-    KC_ASSIGN_OR_RETURN(http::ResponseParser parser, http::ResponseParser::Create(po));
-    KC_ASSIGN_OR_RETURN(SecureBuffer buf, SecureBuffer::Allocate(kReadBufferBytes));
+    if (!state_.parser || state_.parser_head_bytes != po.max_header_bytes ||
+        state_.parser_body_bytes != po.max_body_bytes) {
+      state_.parser.reset();
+      KC_ASSIGN_OR_RETURN(http::ResponseParser created, http::ResponseParser::Create(po));
+      state_.parser.emplace(std::move(created));
+      state_.parser_head_bytes = po.max_header_bytes;
+      state_.parser_body_bytes = po.max_body_bytes;
+    }
+    http::ResponseParser& parser = *state_.parser;
+    parser.Reset(head_request);
+    if (state_.read_buffer.size() != kReadBufferBytes) {
+      KC_ASSIGN_OR_RETURN(state_.read_buffer, SecureBuffer::Allocate(kReadBufferBytes));
+    }
+    SecureBuffer& buf = state_.read_buffer;
+    const uint64_t redactions_before = redactor.redactions();
     Relay relay(channel_, seq_, redactor);
     tls::Deadline deadline = After(limits_.first_byte);
     bool any = false;
@@ -385,7 +430,8 @@ class Exchange {
     end.body.proxy_end.kept_alive = kept_alive;
     end.body.proxy_end.request_body_bytes = request_body_bytes_;
     end.body.proxy_end.response_body_bytes = parser.body_bytes();
-    end.body.proxy_end.redactions = static_cast<uint32_t>(std::min<uint64_t>(redactor.redactions(), UINT32_MAX));
+    end.body.proxy_end.redactions =
+        static_cast<uint32_t>(std::min<uint64_t>(redactor.redactions() - redactions_before, UINT32_MAX));
     return ipc::SendResponse(channel_, &end, {}, kSendTimeoutMs);
   }
 
@@ -395,6 +441,7 @@ class Exchange {
   }
 
   ProxyResources& res_;
+  ChannelState& state_;
   const int channel_;
   const uint32_t seq_;
   Limits limits_;
@@ -413,9 +460,9 @@ class Exchange {
 
 }  // namespace
 
-ChannelNext RunExchange(ProxyResources& res, int channel, const keycell_ipc_Request& start,
-                        const ipc::Attachments& att, const char** violation) {
-  Exchange exchange(res, channel, start.seq);
+ChannelNext RunExchange(ProxyResources& res, ChannelState& state, int channel,
+                        const keycell_ipc_Request& start, const ipc::Attachments& att, const char** violation) {
+  Exchange exchange(res, state, channel, start.seq);
   return exchange.Run(start.body.proxy_start, att, violation);
 }
 

@@ -24,9 +24,15 @@
 // wiped after every read.
 
 #include <cstdint>
+#include <memory>
+#include <optional>
+#include <vector>
 
 #include "common/ipc/enclave.pb.h"
 #include "common/ipc/message.h"
+#include "enclave/http/redactor.h"
+#include "enclave/http/response_parser.h"
+#include "enclave/sealed_record.h"
 #include "enclave/token_backend.h"
 #include "enclave/tls/session_cache.h"
 #include "enclave/tls/tls_client_config.h"
@@ -47,6 +53,24 @@ struct ProxyResources {
   ProxyResources(TokenBackend& t, const tls::TlsClientConfig* c) : token(t), tls(c) {}
 };
 
+// What a channel keeps between its exchanges, so a busy channel pays neither an unseal
+// (a C_Decrypt under the token's mutex) nor the locked allocations (each an mmap +
+// mlock) of every call: the credential it last used — plaintext in the Unsealed's
+// locked buffer, reused only for the very same ref and sealed bytes, and wiped when the
+// channel closes or the next credential replaces it — with its redactor, plus the read
+// buffer and the response parser. The sealed policy is still checked on every call
+// (expiry included). One channel thread owns it; never shared.
+struct ChannelState {
+  RecordRef ref = keycell_ipc_RecordRef_init_zero;
+  std::vector<uint8_t> blob;  // the sealed record `unsealed` came from (not secret)
+  std::optional<Unsealed> unsealed;
+  std::unique_ptr<http::Redactor> redactor;
+  SecureBuffer read_buffer;
+  std::optional<http::ResponseParser> parser;
+  size_t parser_head_bytes = 0;
+  uint64_t parser_body_bytes = 0;
+};
+
 // Whether the channel may carry another exchange afterwards.
 enum class ChannelNext { kContinue, kClose };
 
@@ -55,7 +79,7 @@ enum class ChannelNext { kContinue, kClose };
 // fixed literal) and, when body frames may still be on their way, kClose: the channel
 // is out of step and must be closed. kClose without a reply when the broker broke the
 // protocol (the caller logs `*violation`).
-ChannelNext RunExchange(ProxyResources& res, int channel, const keycell_ipc_Request& start,
-                        const ipc::Attachments& att, const char** violation);
+ChannelNext RunExchange(ProxyResources& res, ChannelState& state, int channel,
+                        const keycell_ipc_Request& start, const ipc::Attachments& att, const char** violation);
 
 }  // namespace keycell::enclave::channel
