@@ -1,0 +1,103 @@
+#pragma once
+// The transport-independent MCP protocol core (docs/mcp.md). A transport (stdio,
+// Streamable HTTP, legacy SSE) owns one Session per MCP connection/session, feeds it one
+// raw JSON-RPC message at a time and writes back what Handle returns; server-initiated
+// notifications (notifications/message) go out through the Notify callback.
+//
+// Handled: initialize (version negotiation), notifications/initialized, ping,
+// tools/list (cursor pagination), tools/call, logging/setLevel, notifications/cancelled.
+// Every other method is -32601 in every state, so probes such as server/discover or
+// resources/list are refused without ending the session. Codes -32020..-32022 (the
+// 2026 "modern protocol" codes) are never produced.
+//
+// Threads: Handle, Log and the accessors are thread-safe; a transport may call Handle
+// from several threads at once (requests then run in parallel; that is how a
+// notifications/cancelled can reach a running tools/call). No lock is held while a
+// tool handler or the Notify callback runs.
+
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "broker/json/json.h"
+#include "broker/mcp/jsonrpc.h"
+#include "broker/mcp/tool_registry.h"
+
+namespace keycell::mcp {
+
+// Newest first; initialize answers the client's version when it is listed here and
+// kSupportedProtocolVersions[0] otherwise (lifecycle, "Version Negotiation").
+inline constexpr std::array<std::string_view, 4> kSupportedProtocolVersions = {
+    "2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"};
+
+// The answer to a request other than initialize/ping before initialize, and to a
+// second initialize. MCP defines no code for it; -32600 (Invalid Request: not valid in
+// the session's current state) is what JSON-RPC offers. See docs/mcp.md.
+inline constexpr int kNotInitialized = kInvalidRequest;
+
+struct ServerOptions {
+  std::string version;       // serverInfo.version (keycell's version string)
+  std::string instructions;  // InitializeResult.instructions; omitted when empty
+  size_t page_size = 50;     // tools per tools/list page; 0 is treated as 1
+  // Threshold before the client sends logging/setLevel (the spec leaves it to us).
+  LogLevel initial_log_level = LogLevel::kInfo;
+};
+
+class Session {
+ public:
+  // Receives one serialized JSON-RPC notification (no trailing newline). Called from
+  // whichever thread calls Log or runs a tool; must be thread-safe. Never called with
+  // a Session lock held, so it may call back into the Session.
+  using Notify = std::function<void(std::string message)>;
+
+  Session(std::shared_ptr<const ToolRegistry> tools, ServerOptions options, Notify notify);
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // Handles one raw message. Returns the serialized reply for a request (or for a
+  // message that could not be parsed), nullopt for notifications, for responses from
+  // the client, and for a request cancelled while it ran.
+  std::optional<std::string> Handle(std::string_view message);
+
+  // Emits notifications/message {level, logger (omitted when empty), data} when
+  // `level` is at or above the session's level and initialize has been answered;
+  // otherwise drops it. `data` is copied; it must never hold a secret.
+  void Log(LogLevel level, std::string_view logger, const cJSON* data);
+  void Log(LogLevel level, std::string_view logger, std::string_view text);
+
+  bool initialized() const;              // initialize answered successfully
+  bool client_ready() const;             // notifications/initialized received
+  std::string protocol_version() const;  // negotiated; empty before initialize
+  LogLevel log_level() const;
+  json::Json client_capabilities() const;  // a copy; empty before initialize
+
+ private:
+  std::optional<std::string> HandleRequest(Message& m);
+  void HandleNotification(const Message& m);
+  std::string Initialize(const Id& id, const cJSON* params);
+  std::string ListTools(const Id& id, const cJSON* params);
+  std::optional<std::string> CallTool(const Id& id, const cJSON* params);
+  std::string SetLevel(const Id& id, const cJSON* params);
+
+  const std::shared_ptr<const ToolRegistry> tools_;
+  const ServerOptions options_;
+  const Notify notify_;
+
+  mutable std::mutex mu_;
+  bool initialized_ = false;        // guarded by mu_
+  bool client_ready_ = false;       // guarded by mu_
+  std::string protocol_version_;    // guarded by mu_; set once
+  json::Json client_capabilities_;  // guarded by mu_; set once
+  std::atomic<LogLevel> log_level_;
+  // tools/call requests currently running, by id, with their cancellation flag.
+  std::map<Id, std::shared_ptr<std::atomic<bool>>> in_flight_;  // guarded by mu_
+};
+
+}  // namespace keycell::mcp
