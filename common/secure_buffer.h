@@ -38,6 +38,8 @@ class SecureBuffer {
  public:
   SecureBuffer() = default;
   // Allocates `size` zeroed bytes. Err::kNoMem if mmap fails. size 0 is allowed.
+  // Capacities up to 32 pages are rounded to a power-of-two number of pages, and such
+  // buffers, once released (wiped), are kept locked in a small pool and reused.
   static Result<SecureBuffer> Allocate(size_t size);
   // Allocates and copies `src` in. The caller still owns (and must wipe) `src`.
   static Result<SecureBuffer> CopyOf(ByteView src);

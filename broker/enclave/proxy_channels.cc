@@ -57,22 +57,43 @@ Status ChannelFailed() { return Status(Err::kUnavailable, kWhereChannelFailed); 
 Result<ProxyChannels::Channel> ProxyChannels::Acquire() {
   const uint64_t current = enclave_.generation();
   {
-    std::lock_guard lock(mu_);
-    while (!idle_.empty()) {
-      Channel ch = std::move(idle_.back());
-      idle_.pop_back();
-      if (ch.generation == current) return ch;
+    std::unique_lock lock(mu_);
+    const auto deadline = std::chrono::steady_clock::now() + wait_;
+    for (;;) {
+      while (!idle_.empty()) {
+        Channel ch = std::move(idle_.back());
+        idle_.pop_back();
+        if (ch.generation == current) return ch;
+        --open_;  // an older enclave's: closed as it goes out of scope
+      }
+      if (open_ < max_channels_) break;
+      if (freed_.wait_until(lock, deadline) == std::cv_status::timeout && idle_.empty() &&
+          open_ >= max_channels_)
+        return Status(Err::kUnavailable, "proxy: all enclave channels busy");
     }
+    ++open_;  // reserved: opened below, without the lock
   }
   Channel ch;
-  KC_ASSIGN_OR_RETURN(ch.fd, enclave_.OpenChannel(&ch.generation));
+  Result<UniqueFd> fd = enclave_.OpenChannel(&ch.generation);
+  if (!fd.ok()) {
+    Release(std::move(ch), false);  // gives the reserved slot back
+    return fd.status();
+  }
+  ch.fd = std::move(*fd);
   return ch;
 }
 
-void ProxyChannels::Release(Channel channel) {
-  if (channel.generation != enclave_.generation()) return;
-  std::lock_guard lock(mu_);
-  if (idle_.size() < max_idle_) idle_.push_back(std::move(channel));
+void ProxyChannels::Release(Channel channel, bool reusable) {
+  // Read before taking mu_: the enclave client's lock may be held for a long call.
+  const bool current = channel.fd && channel.generation == enclave_.generation();
+  {
+    std::lock_guard lock(mu_);
+    if (reusable && current)
+      idle_.push_back(std::move(channel));
+    else
+      --open_;
+  }
+  freed_.notify_one();
 }
 
 size_t ProxyChannels::idle() const {
@@ -82,6 +103,7 @@ size_t ProxyChannels::idle() const {
 
 void ProxyChannels::Clear() {
   std::lock_guard lock(mu_);
+  open_ -= idle_.size();
   idle_.clear();
 }
 
@@ -94,7 +116,7 @@ Result<ProxyOutcome> ProxyChannels::Run(const ProxyCallSpec& spec, ProxyExchange
     bool reusable = false;
     bool nothing_sent = false;
     Result<ProxyOutcome> r = RunOn(ch, spec, io, &reusable, &nothing_sent);
-    if (reusable) Release(std::move(ch));
+    Release(std::move(ch), reusable);
     if (r.ok() || !nothing_sent || attempt > 0) return r;
   }
 }

@@ -9,6 +9,8 @@
 // (opened on demand; idle ones are kept, up to a bound). Channels of an enclave that
 // has since gone (lock, crash, restart) are never reused.
 
+#include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
@@ -81,16 +83,22 @@ class ProxyExchangeIo {
 
 class ProxyChannels {
  public:
-  // `enclave` must outlive this. `max_idle`: channels kept open between calls.
-  explicit ProxyChannels(EnclaveClient& enclave, size_t max_idle = 16)
-      : enclave_(enclave), max_idle_(max_idle) {}
+  // The enclave serves at most this many channels (enclave/channel/channel.h).
+  static constexpr size_t kDefaultMaxChannels = 32;
+
+  // `enclave` must outlive this. At most `max_channels` are open at once (idle or busy);
+  // a call that finds all of them busy waits for one, up to `wait`.
+  explicit ProxyChannels(EnclaveClient& enclave, size_t max_channels = kDefaultMaxChannels,
+                         std::chrono::milliseconds wait = std::chrono::seconds(30))
+      : enclave_(enclave), max_channels_(max_channels), wait_(wait) {}
   ProxyChannels(const ProxyChannels&) = delete;
   ProxyChannels& operator=(const ProxyChannels&) = delete;
 
   // Runs one exchange. Errors: the enclave's refusal (its code and reason: policy,
   // TLS, upstream I/O, timeouts, limits); an error returned by `io` (passed through);
   // kLocked; kUnavailable "proxy: enclave channel failed" when the enclave went away
-  // mid-call (restart, lock) or broke the protocol.
+  // mid-call (restart, lock) or broke the protocol, kUnavailable "proxy: all enclave
+  // channels busy" when none freed up in time.
   Result<ProxyOutcome> Run(const ProxyCallSpec& spec, ProxyExchangeIo& io);
 
   // Idle channels now (tests).
@@ -105,14 +113,18 @@ class ProxyChannels {
     uint32_t next_seq = 1;
   };
   Result<Channel> Acquire();
-  void Release(Channel channel);
+  // Back to the idle list (reusable) or closed (out of step, or of an older enclave).
+  void Release(Channel channel, bool reusable);
   Result<ProxyOutcome> RunOn(Channel& ch, const ProxyCallSpec& spec, ProxyExchangeIo& io, bool* reusable,
                              bool* nothing_sent);
 
   EnclaveClient& enclave_;
-  const size_t max_idle_;
+  const size_t max_channels_;
+  const std::chrono::milliseconds wait_;
   mutable std::mutex mu_;
-  std::vector<Channel> idle_;
+  std::condition_variable freed_;  // a channel went idle or was closed
+  std::vector<Channel> idle_;      // guarded by mu_
+  size_t open_ = 0;                // guarded by mu_: idle + busy
 };
 
 }  // namespace keycell::broker

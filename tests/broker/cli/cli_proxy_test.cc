@@ -630,6 +630,29 @@ TEST_F(CliProxyTest, KeepAliveReusesPooledTlsConnections) {
   EXPECT_LE(up->full_handshakes(), 5);
 }
 
+// 7b. More concurrent calls than the enclave has channels (32): the broker queues for a
+// free channel instead of failing (the benchmark's c=64 once got 413 "too many channels").
+TEST_F(CliProxyTest, MoreConcurrentCallsThanChannelsAllSucceed) {
+  auto up = StartUpstream();
+  ASSERT_NE(up, nullptr);
+  StartVault();
+  AddCredential("c", "sk-many-" + RandomToken("", 16), HostPort(*up), "bearer");
+  const std::string auth = TokenAuth("c");
+  constexpr int kClients = 48;
+  std::atomic<int> ok{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kClients; ++i) {
+    threads.emplace_back([&] {
+      // /sse/3 takes ~100 ms upstream, so the calls overlap and all channels are busy.
+      TestResponse r = Send({auth, up->Url("localhost", "/sse/3")});
+      if (r.status == 200) ++ok;
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(ok.load(), kClients);
+  EXPECT_EQ(up->request_count(), static_cast<size_t>(kClients));
+}
+
 // 8. After 1000 calls with a canary credential, the canary (in any encoded form) is
 // nowhere in keycelld's memory, nor in any file of the sandbox (data dir, keycelld.log).
 TEST_F(CliProxyTest, CanaryNeverReachesKeycelldMemoryFilesOrLog) {
