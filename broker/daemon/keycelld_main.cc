@@ -21,6 +21,8 @@
 #include "broker/daemon/control_server.h"
 #include "broker/daemon/enclave_launch.h"
 #include "broker/daemon/log.h"
+#include "broker/daemon/mcp_http.h"
+#include "broker/daemon/mcp_tools.h"
 #include "broker/daemon/proxy_service.h"
 #include "broker/daemon/rest_api.h"
 #include "broker/daemon/vault.h"
@@ -233,6 +235,19 @@ int Run() {
   http::Router router;
   if (Status st = rest.Register(router); !st.ok()) return Fatal("http routes", st.where());
   if (Status st = proxy.Register(router, rest); !st.ok()) return Fatal("http routes", st.where());
+  // MCP over Streamable HTTP (/mcp) and legacy SSE (/sse, /messages): one tool registry
+  // per session, bound to the principal that opened it (docs/mcp.md).
+  McpHttpOptions mcp_options;
+  mcp_options.server.version = KEYCELL_VERSION;
+  mcp_options.server.instructions =
+      "keycell keeps API keys sealed; use proxy_request to call an API with a credential "
+      "you never see. Never ask the user to paste a key.";
+  McpToolOptions tool_options;
+  tool_options.tool_sets = cfg->mcp_tool_sets;
+  McpHttp mcp(
+      [&vault, tool_options](const identity::Principal& who) { return BuildToolRegistry(vault, who, tool_options); },
+      mcp_options);
+  if (Status st = mcp.Register(router, rest); !st.ok()) return Fatal("http routes", st.where());
   http::ServerOptions http_options;
   http_options.access_log = [](const http::AccessLogEntry& e) {
     LogEvent(LogLevel::kDebug, "http", {{"method", e.method}, {"path", e.path}, {"status", std::to_string(e.status)}});

@@ -1,0 +1,445 @@
+// MCP over HTTP (McpHttp): the real http::Server on 127.0.0.1, raw-socket clients, and
+// authentication through a RestApi over real stores and the real enclave, so a session's
+// binding to its principal is tested with two real API keys.
+
+#include "broker/daemon/mcp_http.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <memory>
+#include <string>
+
+#include "broker/audit/audit_log.h"
+#include "broker/daemon/rest_api.h"
+#include "broker/daemon/vault.h"
+#include "broker/http/server.h"
+#include "broker/identity/identity_store.h"
+#include "broker/identity/rate_limiter.h"
+#include "broker/json/json.h"
+#include "broker/webhooks/delivery_worker.h"
+#include "broker/webhooks/dispatcher.h"
+#include "tests/broker/http/test_client.h"
+#include "tests/support/enclave_launch.h"
+#include "tests/support/softhsm_fixture.h"
+#include "tests/support/status_testing.h"
+
+namespace keycell::broker::daemon {
+namespace {
+
+using http::test::MakeRequest;
+using http::test::TestClient;
+using http::test::TestResponse;
+
+constexpr char kInit[] =
+    R"({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}})";
+constexpr char kInitialized[] = R"({"jsonrpc":"2.0","method":"notifications/initialized"})";
+constexpr char kList[] = R"({"jsonrpc":"2.0","id":2,"method":"tools/list"})";
+constexpr char kCall[] =
+    R"({"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hi there"}}})";
+
+// One trivial tool: echo {text} back, logging first (a notification for GET streams).
+std::shared_ptr<const mcp::ToolRegistry> TestTools() {
+  auto tools = std::make_shared<mcp::ToolRegistry>();
+  auto schema = json::ParseJson(
+      R"({"type":"object","properties":{"text":{"type":"string"}},"required":["text"]})");
+  mcp::Tool echo;
+  echo.name = "echo";
+  echo.description = "Echoes its text.";
+  echo.input_schema = std::move(*schema);
+  echo.annotations.read_only_hint = true;
+  echo.handler = [](const mcp::ToolContext& ctx, const cJSON* args) {
+    ctx.Log(mcp::LogLevel::kInfo, "echoing");
+    return mcp::ToolResult::Text(std::string(json::GetString(args, "text").value_or("")));
+  };
+  EXPECT_TRUE(tools->Add(std::move(echo)).ok());
+  return tools;
+}
+
+class McpHttpTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto t = test::TempToken::Create();
+    ASSERT_TRUE(t.ok()) << t.status().where();
+    token_ = std::move(*t);
+    data_ = token_->dir() + "/data";
+    auto c = EnclaveClient::Start(test::LaunchFor(*token_, KEYCELL_ENCLAVE_PATH));
+    ASSERT_TRUE(c.ok()) << c.status().where();
+    enclave_ = std::move(*c);
+    auto s = store::Store::Open(data_ + "/keycell.db");
+    ASSERT_TRUE(s.ok()) << s.status().where();
+    store_ = std::move(*s);
+    auto ids = identity::IdentityStore::Open(identity::IdentityDbPath(data_));
+    ASSERT_TRUE(ids.ok()) << ids.status().where();
+    identities_ = std::move(*ids);
+    auto log = audit::AuditLog::Open(audit::AuditLog::PathIn(data_));
+    ASSERT_TRUE(log.ok()) << log.status().where();
+    audit_ = std::move(*log);
+    unlock_limiter_ = std::make_unique<identity::UnlockLimiter>(identity::SystemClock(), 5);
+    auto hooks = webhooks::WebhookStore::Open(webhooks::WebhookStore::PathIn(data_));
+    ASSERT_TRUE(hooks.ok()) << hooks.status().where();
+    hook_store_ = std::move(*hooks);
+    // No webhook is ever registered here, so nothing is delivered.
+    EnclaveClient* enclave = enclave_.get();
+    auto worker = webhooks::DeliveryWorker::Start(
+        hook_store_.get(),
+        [enclave](const webhooks::Webhook& h, ByteView body) {
+          return enclave->Hmac(
+              RefOf(h.secret_ref.record_id, h.secret_ref.version, h.secret_ref.name),
+              h.sealed_secret, body);
+        },
+        webhooks::DeliveryWorker::Options{});
+    ASSERT_TRUE(worker.ok()) << worker.status().where();
+    worker_ = std::move(*worker);
+    dispatcher_ = std::make_unique<webhooks::Dispatcher>(hook_store_.get(), worker_.get());
+    vault_ =
+        std::make_unique<Vault>(VaultDeps{*store_, *enclave_, *identities_, *audit_,
+                                          *unlock_limiter_, *hook_store_, *dispatcher_, data_});
+    rate_limiter_ =
+        std::make_unique<identity::RateLimiter>(identity::SystemClock(), identity::RateLimit{});
+    api_ = std::make_unique<RestApi>(*vault_, *identities_, *rate_limiter_, 1000);
+
+    key_a_ = NewKey("mcp-a");
+    key_b_ = NewKey("mcp-b");
+  }
+
+  void Start(McpHttpOptions options = {}) {
+    mcp_ = std::make_unique<McpHttp>([](const identity::Principal&) { return TestTools(); },
+                                     std::move(options));
+    http::Router router;
+    ASSERT_TRUE(mcp_->Register(router, *api_).ok());
+    server_ = std::make_unique<http::Server>(std::move(router));
+    ASSERT_TRUE(server_->Listen("127.0.0.1", 0).ok());
+  }
+
+  void TearDown() override {
+    if (server_) server_->Stop(std::chrono::seconds(2));
+  }
+
+  std::string NewKey(const std::string& name) {
+    identity::ApiKeySpec spec;
+    spec.name = name;
+    auto k = identities_->CreateApiKey(spec);
+    EXPECT_TRUE(k.ok()) << k.status().where();
+    if (!k.ok()) return "";
+    return std::string(reinterpret_cast<const char*>(k->key.data()), k->key.size());
+  }
+
+  static int StatusOf(const std::optional<TestResponse>& r) { return r ? r->status : -1; }
+
+  static std::string Auth(const std::string& key) {
+    return "Authorization: Bearer " + key + "\r\n";
+  }
+
+  // One request on a fresh connection.
+  std::optional<TestResponse> Call(std::string_view method, std::string_view target,
+                                   const std::string& headers, std::string_view body = "") {
+    TestClient c;
+    if (!c.Connect(server_->port())) return std::nullopt;
+    if (!c.Send(MakeRequest(method, target, headers, body))) return std::nullopt;
+    return c.ReadResponse();
+  }
+
+  std::optional<TestResponse> Post(const std::string& key, std::string_view body,
+                                   const std::string& session = "", const std::string& extra = "") {
+    std::string h =
+        Auth(key) +
+        "Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n" + extra;
+    if (!session.empty()) h += "Mcp-Session-Id: " + session + "\r\n";
+    return Call("POST", "/mcp", h, body);
+  }
+
+  // initialize + notifications/initialized; the session id.
+  std::string Initialize(const std::string& key) {
+    auto r = Post(key, kInit);
+    EXPECT_TRUE(r.has_value());
+    if (!r) return "";
+    EXPECT_EQ(r->status, 200) << r->body;
+    auto id = r->Header("Mcp-Session-Id");
+    EXPECT_TRUE(id.has_value());
+    if (!id) return "";
+    auto done = Post(key, kInitialized, *id);
+    EXPECT_TRUE(done && done->status == 202);
+    return *id;
+  }
+
+  std::unique_ptr<test::TempToken> token_;
+  std::string data_;
+  std::unique_ptr<EnclaveClient> enclave_;
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<identity::IdentityStore> identities_;
+  std::unique_ptr<audit::AuditLog> audit_;
+  std::unique_ptr<identity::UnlockLimiter> unlock_limiter_;
+  std::unique_ptr<webhooks::WebhookStore> hook_store_;
+  std::unique_ptr<webhooks::DeliveryWorker> worker_;
+  std::unique_ptr<webhooks::Dispatcher> dispatcher_;
+  std::unique_ptr<Vault> vault_;
+  std::unique_ptr<identity::RateLimiter> rate_limiter_;
+  std::unique_ptr<RestApi> api_;
+  std::unique_ptr<McpHttp> mcp_;
+  std::unique_ptr<http::Server> server_;
+  std::string key_a_, key_b_;
+};
+
+TEST_F(McpHttpTest, InitializeListAndCallOverStreamableHttp) {
+  Start();
+  auto init = Post(key_a_, kInit);
+  ASSERT_TRUE(init);
+  EXPECT_EQ(init->status, 200);
+  EXPECT_EQ(init->Header("Content-Type").value_or(""), "application/json");
+  EXPECT_NE(init->body.find(R"("protocolVersion":"2025-11-25")"), std::string::npos) << init->body;
+  auto id = init->Header("Mcp-Session-Id");
+  ASSERT_TRUE(id);
+  EXPECT_EQ(id->size(), 32u);
+  EXPECT_EQ(mcp_->session_count(), 1u);
+
+  auto note = Post(key_a_, kInitialized, *id, "MCP-Protocol-Version: 2025-11-25\r\n");
+  ASSERT_TRUE(note);
+  EXPECT_EQ(note->status, 202);
+  EXPECT_TRUE(note->body.empty());
+
+  auto list = Post(key_a_, kList, *id, "MCP-Protocol-Version: 2025-11-25\r\n");
+  ASSERT_TRUE(list);
+  EXPECT_EQ(list->status, 200);
+  EXPECT_NE(list->body.find(R"("name":"echo")"), std::string::npos) << list->body;
+
+  auto call = Post(key_a_, kCall, *id);
+  ASSERT_TRUE(call);
+  EXPECT_EQ(call->status, 200);
+  EXPECT_NE(call->body.find(R"("text":"hi there")"), std::string::npos) << call->body;
+  EXPECT_NE(call->body.find(R"("id":3)"), std::string::npos) << call->body;
+}
+
+TEST_F(McpHttpTest, AnswersAsOneSseEventWhenTheClientAcceptsOnlySse) {
+  Start();
+  const std::string id = Initialize(key_a_);
+  auto r =
+      Call("POST", "/mcp",
+           Auth(key_a_) + "Accept: text/event-stream\r\nMcp-Session-Id: " + id + "\r\n", kList);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->Header("Content-Type").value_or(""), "text/event-stream");
+  EXPECT_EQ(r->body.rfind("event: message\ndata: {", 0), 0u) << r->body;
+  EXPECT_EQ(r->body.substr(r->body.size() - 2), "\n\n");
+}
+
+TEST_F(McpHttpTest, SessionIdIsRequiredKnownAndBoundToItsPrincipal) {
+  Start();
+  // Missing: 400 for anything but initialize.
+  auto missing = Post(key_a_, kList);
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 400);
+  // Unknown: 404.
+  auto unknown = Post(key_a_, kList, "0123456789abcdef0123456789abcdef");
+  ASSERT_TRUE(unknown);
+  EXPECT_EQ(unknown->status, 404);
+  // Another principal's session reads as unknown.
+  const std::string id = Initialize(key_a_);
+  auto other = Post(key_b_, kList, id);
+  ASSERT_TRUE(other);
+  EXPECT_EQ(other->status, 404);
+  auto mine = Post(key_a_, kList, id);
+  ASSERT_TRUE(mine);
+  EXPECT_EQ(mine->status, 200);
+  // Unsupported protocol version header: 400.
+  auto version = Post(key_a_, kList, id, "MCP-Protocol-Version: 1999-01-01\r\n");
+  ASSERT_TRUE(version);
+  EXPECT_EQ(version->status, 400);
+}
+
+TEST_F(McpHttpTest, UnparseableBodyIsAJsonRpcParseError) {
+  Start();
+  auto r = Post(key_a_, "{not json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  EXPECT_NE(r->body.find("-32700"), std::string::npos) << r->body;
+  EXPECT_EQ(mcp_->session_count(), 0u);
+}
+
+TEST_F(McpHttpTest, RefusesForeignOriginsAndHostsBeforeAuthentication) {
+  Start();
+  for (const char* origin :
+       {"http://evil.example", "https://127.0.0.1", "null", "http://127.0.0.1.evil.example"}) {
+    auto r = Post(key_a_, kInit, "", std::string("Origin: ") + origin + "\r\n");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 403) << origin;
+    EXPECT_NE(r->body.find(R"("code":"forbidden")"), std::string::npos);
+  }
+  for (const char* origin : {"http://127.0.0.1:8787", "http://localhost", "http://[::1]:3000"}) {
+    auto r = Post(key_a_, kInit, "", std::string("Origin: ") + origin + "\r\n");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200) << origin;
+  }
+  // A bad Host: the request is written by hand (MakeRequest sends Host: 127.0.0.1).
+  for (const char* host : {"evil.example", "evil.example:8787", "127.0.0.1.nip.io"}) {
+    TestClient c;
+    ASSERT_TRUE(c.Connect(server_->port()));
+    const std::string body = kInit;
+    ASSERT_TRUE(c.Send(std::string("POST /mcp HTTP/1.1\r\nHost: ") + host + "\r\n" + Auth(key_a_) +
+                       "Content-Type: application/json\r\nContent-Length: " +
+                       std::to_string(body.size()) + "\r\n\r\n" + body));
+    auto r = c.ReadResponse();
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 403) << host;
+  }
+  EXPECT_FALSE(McpHttp::IsLoopbackOrigin("http://"));
+  EXPECT_TRUE(McpHttp::IsLoopbackOrigin("HTTP://LOCALHOST:1"));
+  EXPECT_FALSE(McpHttp::IsLoopbackOrigin("http://localhost/"));
+}
+
+TEST_F(McpHttpTest, EveryRouteNeedsAuthentication) {
+  Start();
+  const std::string id = Initialize(key_a_);
+  const std::string json = "Content-Type: application/json\r\n";
+  for (const auto& [method, target, body] :
+       {std::tuple<const char*, const char*, std::string>{"POST", "/mcp", kInit},
+        {"POST", "/mcp", kList},
+        {"GET", "/mcp", ""},
+        {"DELETE", "/mcp", ""},
+        {"GET", "/sse", ""},
+        {"POST", "/messages?sessionId=0123456789abcdef0123456789abcdef", kList}}) {
+    auto r = Call(method, target, json + "Mcp-Session-Id: " + id + "\r\n", body);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 401) << method << " " << target;
+    EXPECT_EQ(r->Header("WWW-Authenticate").value_or(""), "Bearer");
+  }
+  auto bad = Post("kc_not_a_real_key", kInit);
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 401);
+}
+
+TEST_F(McpHttpTest, DeleteEndsTheSession) {
+  Start();
+  const std::string id = Initialize(key_a_);
+  auto other = Call("DELETE", "/mcp", Auth(key_b_) + "Mcp-Session-Id: " + id + "\r\n");
+  ASSERT_TRUE(other);
+  EXPECT_EQ(other->status, 404);
+  auto del = Call("DELETE", "/mcp", Auth(key_a_) + "Mcp-Session-Id: " + id + "\r\n");
+  ASSERT_TRUE(del);
+  EXPECT_EQ(del->status, 204);
+  EXPECT_EQ(mcp_->session_count(), 0u);
+  auto after = Post(key_a_, kList, id);
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after->status, 404);
+  auto none = Call("DELETE", "/mcp", Auth(key_a_));
+  ASSERT_TRUE(none);
+  EXPECT_EQ(none->status, 400);
+}
+
+TEST_F(McpHttpTest, GetStreamCarriesNotificationsAndEndsWithTheSession) {
+  Start();
+  const std::string id = Initialize(key_a_);
+  TestClient stream;
+  ASSERT_TRUE(stream.Connect(server_->port()));
+  ASSERT_TRUE(stream.Send(
+      MakeRequest("GET", "/mcp",
+                  Auth(key_a_) + "Accept: text/event-stream\r\nMcp-Session-Id: " + id + "\r\n")));
+  TestResponse head;
+  ASSERT_TRUE(stream.ReadHead(&head));
+  EXPECT_EQ(head.status, 200);
+  EXPECT_EQ(head.Header("Content-Type").value_or(""), "text/event-stream");
+
+  // A second stream for the same session is refused.
+  auto second = Call("GET", "/mcp", Auth(key_a_) + "Mcp-Session-Id: " + id + "\r\n");
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->status, 409);
+
+  // The tool logs before answering: the notification goes out on the stream.
+  auto call = Post(key_a_, kCall, id);
+  ASSERT_TRUE(call);
+  EXPECT_EQ(call->status, 200);
+  auto event = stream.ReadChunk();
+  ASSERT_TRUE(event);
+  EXPECT_EQ(event->rfind("event: message\ndata: ", 0), 0u) << *event;
+  EXPECT_NE(event->find("notifications/message"), std::string::npos) << *event;
+  EXPECT_NE(event->find("echoing"), std::string::npos) << *event;
+
+  auto del = Call("DELETE", "/mcp", Auth(key_a_) + "Mcp-Session-Id: " + id + "\r\n");
+  ASSERT_TRUE(del);
+  EXPECT_EQ(del->status, 204);
+  auto last = stream.ReadChunk();
+  ASSERT_TRUE(last);
+  EXPECT_EQ(*last, "");  // the stream ended
+}
+
+TEST_F(McpHttpTest, LegacySseDeliversRepliesOnTheStream) {
+  Start();
+  TestClient stream;
+  ASSERT_TRUE(stream.Connect(server_->port()));
+  ASSERT_TRUE(
+      stream.Send(MakeRequest("GET", "/sse", Auth(key_a_) + "Accept: text/event-stream\r\n")));
+  TestResponse head;
+  ASSERT_TRUE(stream.ReadHead(&head));
+  EXPECT_EQ(head.status, 200);
+  EXPECT_EQ(head.Header("Content-Type").value_or(""), "text/event-stream");
+  auto endpoint = stream.ReadChunk();
+  ASSERT_TRUE(endpoint);
+  const std::string prefix = "event: endpoint\ndata: /messages?sessionId=";
+  ASSERT_EQ(endpoint->rfind(prefix, 0), 0u) << *endpoint;
+  const size_t data_at = std::string("event: endpoint\ndata: ").size();
+  const std::string path = endpoint->substr(data_at, endpoint->size() - data_at - 2);
+  ASSERT_EQ(path.rfind("/messages?sessionId=", 0), 0u);
+  const std::string json = "Content-Type: application/json\r\n";
+
+  auto init = Call("POST", path, Auth(key_a_) + json, kInit);
+  ASSERT_TRUE(init);
+  EXPECT_EQ(init->status, 202);
+  EXPECT_TRUE(init->body.empty());
+  auto reply = stream.ReadChunk();
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->rfind("event: message\ndata: {", 0), 0u) << *reply;
+  EXPECT_NE(reply->find(R"("protocolVersion":"2025-11-25")"), std::string::npos) << *reply;
+
+  ASSERT_EQ(StatusOf(Call("POST", path, Auth(key_a_) + json, kInitialized)), 202);
+  ASSERT_EQ(StatusOf(Call("POST", path, Auth(key_a_) + json, kCall)), 202);
+  // The log notification first, then the result.
+  auto log = stream.ReadChunk();
+  ASSERT_TRUE(log);
+  EXPECT_NE(log->find("notifications/message"), std::string::npos) << *log;
+  auto result = stream.ReadChunk();
+  ASSERT_TRUE(result);
+  EXPECT_NE(result->find(R"("text":"hi there")"), std::string::npos) << *result;
+
+  // Another principal, or the Streamable HTTP endpoint, does not know this session.
+  EXPECT_EQ(StatusOf(Call("POST", path, Auth(key_b_) + json, kList)), 404);
+  EXPECT_EQ(StatusOf(Call("POST", "/messages?sessionId=ffffffffffffffffffffffffffffffff",
+                          Auth(key_a_) + json, kList)),
+            404);
+  EXPECT_EQ(StatusOf(Call("POST", "/messages", Auth(key_a_) + json, kList)), 400);
+
+  // The session lives as long as its stream.
+  EXPECT_EQ(mcp_->session_count(), 1u);
+  stream.Close();
+  for (int i = 0; i < 100 && mcp_->session_count() != 0; ++i) {
+    // The handler notices at its next write: prod it with a message.
+    (void)Call("POST", path, Auth(key_a_) + json, R"({"jsonrpc":"2.0","id":9,"method":"ping"})");
+    usleep(20'000);
+  }
+  EXPECT_EQ(mcp_->session_count(), 0u);
+}
+
+TEST_F(McpHttpTest, SessionsAreBoundedAndTheLeastRecentlyUsedIsEvicted) {
+  McpHttpOptions options;
+  options.max_sessions = 2;
+  Start(options);
+  const std::string first = Initialize(key_a_);
+  const std::string second = Initialize(key_a_);
+  ASSERT_EQ(StatusOf(Post(key_a_, kList, first)), 200);  // first is now the more recent
+  const std::string third = Initialize(key_a_);
+  EXPECT_EQ(mcp_->session_count(), 2u);
+  EXPECT_EQ(StatusOf(Post(key_a_, kList, second)), 404);
+  EXPECT_EQ(StatusOf(Post(key_a_, kList, first)), 200);
+  EXPECT_EQ(StatusOf(Post(key_a_, kList, third)), 200);
+}
+
+TEST_F(McpHttpTest, IdleSessionsExpire) {
+  McpHttpOptions options;
+  options.idle_timeout = std::chrono::milliseconds(100);
+  Start(options);
+  const std::string id = Initialize(key_a_);
+  usleep(250'000);
+  EXPECT_EQ(StatusOf(Post(key_a_, kList, id)), 404);
+}
+
+}  // namespace
+}  // namespace keycell::broker::daemon
