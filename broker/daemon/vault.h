@@ -83,6 +83,13 @@ class Vault {
   // network front end. `presented_prefix` is at most the public prefix of what was sent.
   void AuditAuthFailure(std::string_view front_end, std::string_view reason, std::string_view presented_prefix);
 
+  // The principal a control-socket caller acts as when it presents `token` (a pxr_
+  // token or a kc_ API key), checked like an Authorization header (RestApi::Admit); for
+  // the `proxy` and `mcp` ops. nullopt after a refusal, audited ("control") by the
+  // token's public prefix only and described in *refused (code "unauthorized"). The
+  // token is never logged, echoed or kept.
+  std::optional<identity::Principal> AuthenticateToken(std::string_view token, OpResult* refused);
+
   // Seals the audit chain's head if due (audit::CheckpointPolicy), or whenever it has
   // unsealed records with `now`; needs the vault unlocked (skipped otherwise). Called by
   // keycelld's timer, and before locking. Returns whether it sealed.
