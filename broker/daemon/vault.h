@@ -176,6 +176,9 @@ class Vault {
   OpResult OpProxy(const identity::Principal& who, const cJSON* args, UniqueFd fd);
 
  private:
+  // OpRotate with `generate` (vault_ops_credentials.cc).
+  Result<Sealed> GenerateVersion(const store::SealedVersion& cur, const keycell_ipc_RecordRef& new_ref,
+                                 const cJSON* args);
   void Audit(const identity::Principal& who, std::string_view action, const OpResult& r, int64_t latency_us);
   // The audit key's MAC function, or an empty one when the vault is locked or has no key.
   audit::MacFn AuditMac();
@@ -207,6 +210,11 @@ struct OpInfo {
   bool audited;
 };
 std::vector<OpInfo> VaultOps();
+
+// rotate with `generate` and no `length` / `alphabet`: 32 letters and digits (~190 bits).
+inline constexpr int64_t kDefaultGeneratedLength = 32;
+inline constexpr const char* kDefaultGeneratedAlphabet =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
 // Helpers shared by the op files.
 OpResult Ok(json::Json result);
