@@ -109,7 +109,11 @@ const stderrs = {};
 // Opens the connection of `as`: connect (initialize), ping, logging/setLevel, tools/list.
 async function connect(as) {
   const options = { capabilities: {} };
-  if (plan.client === 'v2') options.versionNegotiation = { mode: plan.negotiation ?? 'auto' };
+  // The probe's timeout bounds a stdio server that never answers server/discover (the
+  // client would then fall back to initialize after the default 60 s).
+  if (plan.client === 'v2') {
+    options.versionNegotiation = { mode: plan.negotiation ?? 'auto', probe: { timeoutMs: 15000 } };
+  }
   const client = new lib.Client({ name: `keycell-test-${plan.client}`, version: '1.0.0' }, options);
   const transport = makeTransport(lib, as);
   stderrs[as] = '';
