@@ -22,6 +22,12 @@ missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# npm, for the pinned MCP clients and conformance suite of tests/mcp_clients (which bring
+# their own Node 22): Debian's packages only when no node/npm is installed at all, so a
+# NodeSource or nvm install is left alone.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  missing+=(nodejs npm)
+fi
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi
