@@ -195,13 +195,15 @@ class StdinRelay {
       if (!Reserve()) break;
       const ssize_t n = read(STDIN_FILENO, buf_.data() + used_, buf_.size() - used_);
       if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
+      if (n <= 0) {
+        // A last line without a newline is still a message.
+        if (used_ > 0 && !discarding_ && !SendLine(0, used_)) return;
+        eof_->store(true);  // the client ended the session: exit 0 once keycelld closes
+        break;
+      }
       used_ += static_cast<size_t>(n);
-      if (!SendLines()) break;
+      if (!SendLines()) return;  // keycelld is gone: the reply side reports it
     }
-    // A last line without a newline is still a message.
-    if (used_ > 0 && !discarding_) (void)SendLine(0, used_);
-    eof_->store(true);
     shutdown(sock_, SHUT_WR);
   }
 
@@ -210,8 +212,10 @@ class StdinRelay {
   // when full.
   bool Reserve() {
     if (!buf_.empty() && buf_.size() - used_ >= kReadChunkBytes / 2) return true;
+    // At most twice the message cap: SendLines keeps no more than one message's worth,
+    // so a full-size buffer always has room for another read.
     const size_t want = buf_.empty() ? kReadChunkBytes : buf_.size() * 2;
-    if (want > mcp::kMaxMessageBytes + kReadChunkBytes && !buf_.empty()) return true;
+    if (want > 2 * mcp::kMaxMessageBytes && !buf_.empty()) return true;
     auto bigger = SecureBuffer::Allocate(want);
     if (!bigger.ok()) return false;
     if (used_ > 0) memcpy(bigger->data(), buf_.data(), used_);

@@ -388,6 +388,27 @@ TEST_F(CliMcpTest, RequestsRunConcurrentlyAndAnswersKeepTheirIds) {
   ExpectOnlyJsonRpc(p);
 }
 
+TEST_F(CliMcpTest, AnOverlongLineIsRefusedAndTheSessionGoesOn) {
+  StartVault();
+  McpProcess p(box_, {});
+  ASSERT_TRUE(p.Initialize());
+  // 5 MiB without a newline until the end: over mcp::kMaxMessageBytes (4 MiB).
+  p.Send(R"({"jsonrpc":"2.0","id":9,"method":"ping","params":{"pad":")" + std::string(5 << 20, 'a') + "\"}}");
+  std::optional<std::string> refused = p.ReadLine();
+  ASSERT_TRUE(refused);
+  EXPECT_NE(refused->find("-32600"), std::string::npos) << *refused;
+  EXPECT_TRUE(p.Call(10, "ping", "{}"));
+  // CRLF line endings and blank lines are accepted.
+  p.Send("");
+  p.Send(R"({"jsonrpc":"2.0","id":11,"method":"ping"})" "\r");
+  std::optional<std::string> pong = p.ReadLine();
+  ASSERT_TRUE(pong);
+  EXPECT_NE(pong->find("\"id\":11"), std::string::npos) << *pong;
+  p.CloseStdin();
+  EXPECT_EQ(p.Finish(), 0);
+  ExpectOnlyJsonRpc(p);
+}
+
 // ---- mcp-config ---------------------------------------------------------------------
 
 // The JSON documents in mcp-config's output: from a line "{" to the next line "}".
