@@ -124,8 +124,8 @@ int FailStart(int exit_code, const std::string& message) {
 
 // Connects, sends the `mcp` op and reads its reply: the principal the session runs as.
 // On failure prints why (and answers a pending request) and returns nullopt.
-std::optional<json::Json> OpenStream(const broker::Config& config, std::optional<DaemonConnection>* conn,
-                                     int* exit_code) {
+std::optional<json::Json> OpenStream(const broker::Config& config,
+                                     std::optional<DaemonConnection>* conn, int* exit_code) {
   auto token = TakeAgentToken();
   if (!token.ok()) {
     *exit_code = FailStart(kExitFailure, "cannot read KEYCELL_AGENT_TOKEN");
@@ -135,16 +135,17 @@ std::optional<json::Json> OpenStream(const broker::Config& config, std::optional
   auto c = DaemonConnection::Open(config, /*autostart=*/true, &why);
   if (!c.ok()) {
     if (why.empty()) why = std::string("cannot reach keycelld: ") + c.status().where();
-    *exit_code =
-        FailStart(c.status().code() == Err::kUnknownKey ? kExitNotInitialised : kExitDaemonUnavailable, why);
+    *exit_code = FailStart(
+        c.status().code() == Err::kUnknownKey ? kExitNotInitialised : kExitDaemonUnavailable, why);
     return std::nullopt;
   }
   json::Json args = json::MakeObject();
   // A bearer token, handled as `keycell proxy` handles it: in the op's JSON, over the
   // 0600 socket, never in argv or a log.
   if (!token->empty() &&
-      !json::SetString(args.get(), "token",
-                       std::string_view(reinterpret_cast<const char*>(token->data()), token->size()))
+      !json::SetString(
+           args.get(), "token",
+           std::string_view(reinterpret_cast<const char*>(token->data()), token->size()))
            .ok()) {
     *exit_code = FailStart(kExitUsage, "KEYCELL_AGENT_TOKEN is not text");
     return std::nullopt;
@@ -238,8 +239,8 @@ class StdinRelay {
     used_ -= start;
     scanned_ = used_;
     if (!discarding_ && used_ > mcp::kMaxMessageBytes) {
-      (void)WriteLine(mcp::SerializeError(std::nullopt, mcp::kInvalidRequest,
-                                          "message larger than 4 MiB"));
+      (void)WriteLine(
+          mcp::SerializeError(std::nullopt, mcp::kInvalidRequest, "message larger than 4 MiB"));
       discarding_ = true;
     }
     if (discarding_) {
@@ -308,8 +309,8 @@ int RunMcp() {
 }  // namespace
 
 void RegisterMcpCommand(CLI::App& app, int& exit_code) {
-  CLI::App* cmd = AddCommand(app, "mcp", "Serve MCP on stdin/stdout (for an agent's MCP client)",
-                             kDetails);
+  CLI::App* cmd =
+      AddCommand(app, "mcp", "Serve MCP on stdin/stdout (for an agent's MCP client)", kDetails);
   cmd->callback([&exit_code] { exit_code = RunMcp(); });
 }
 
