@@ -124,8 +124,8 @@ int FailStart(int exit_code, const std::string& message) {
 
 // Connects, sends the `mcp` op and reads its reply: the principal the session runs as.
 // On failure prints why (and answers a pending request) and returns nullopt.
-std::optional<json::Json> OpenStream(const broker::Config& config, std::optional<DaemonConnection>* conn,
-                                     int* exit_code) {
+std::optional<json::Json> OpenStream(const broker::Config& config,
+                                     std::optional<DaemonConnection>* conn, int* exit_code) {
   auto token = TakeAgentToken();
   if (!token.ok()) {
     *exit_code = FailStart(kExitFailure, "cannot read KEYCELL_AGENT_TOKEN");
@@ -135,16 +135,17 @@ std::optional<json::Json> OpenStream(const broker::Config& config, std::optional
   auto c = DaemonConnection::Open(config, /*autostart=*/true, &why);
   if (!c.ok()) {
     if (why.empty()) why = std::string("cannot reach keycelld: ") + c.status().where();
-    *exit_code =
-        FailStart(c.status().code() == Err::kUnknownKey ? kExitNotInitialised : kExitDaemonUnavailable, why);
+    *exit_code = FailStart(
+        c.status().code() == Err::kUnknownKey ? kExitNotInitialised : kExitDaemonUnavailable, why);
     return std::nullopt;
   }
   json::Json args = json::MakeObject();
   // A bearer token, handled as `keycell proxy` handles it: in the op's JSON, over the
   // 0600 socket, never in argv or a log.
   if (!token->empty() &&
-      !json::SetString(args.get(), "token",
-                       std::string_view(reinterpret_cast<const char*>(token->data()), token->size()))
+      !json::SetString(
+           args.get(), "token",
+           std::string_view(reinterpret_cast<const char*>(token->data()), token->size()))
            .ok()) {
     *exit_code = FailStart(kExitUsage, "KEYCELL_AGENT_TOKEN is not text");
     return std::nullopt;
@@ -195,13 +196,15 @@ class StdinRelay {
       if (!Reserve()) break;
       const ssize_t n = read(STDIN_FILENO, buf_.data() + used_, buf_.size() - used_);
       if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
+      if (n <= 0) {
+        // A last line without a newline is still a message.
+        if (used_ > 0 && !discarding_ && !SendLine(0, used_)) return;
+        eof_->store(true);  // the client ended the session: exit 0 once keycelld closes
+        break;
+      }
       used_ += static_cast<size_t>(n);
-      if (!SendLines()) break;
+      if (!SendLines()) return;  // keycelld is gone: the reply side reports it
     }
-    // A last line without a newline is still a message.
-    if (used_ > 0 && !discarding_) (void)SendLine(0, used_);
-    eof_->store(true);
     shutdown(sock_, SHUT_WR);
   }
 
@@ -210,8 +213,10 @@ class StdinRelay {
   // when full.
   bool Reserve() {
     if (!buf_.empty() && buf_.size() - used_ >= kReadChunkBytes / 2) return true;
+    // At most twice the message cap: SendLines keeps no more than one message's worth,
+    // so a full-size buffer always has room for another read.
     const size_t want = buf_.empty() ? kReadChunkBytes : buf_.size() * 2;
-    if (want > mcp::kMaxMessageBytes + kReadChunkBytes && !buf_.empty()) return true;
+    if (want > 2 * mcp::kMaxMessageBytes && !buf_.empty()) return true;
     auto bigger = SecureBuffer::Allocate(want);
     if (!bigger.ok()) return false;
     if (used_ > 0) memcpy(bigger->data(), buf_.data(), used_);
@@ -234,8 +239,8 @@ class StdinRelay {
     used_ -= start;
     scanned_ = used_;
     if (!discarding_ && used_ > mcp::kMaxMessageBytes) {
-      (void)WriteLine(mcp::SerializeError(std::nullopt, mcp::kInvalidRequest,
-                                          "message larger than 4 MiB"));
+      (void)WriteLine(
+          mcp::SerializeError(std::nullopt, mcp::kInvalidRequest, "message larger than 4 MiB"));
       discarding_ = true;
     }
     if (discarding_) {
@@ -304,8 +309,8 @@ int RunMcp() {
 }  // namespace
 
 void RegisterMcpCommand(CLI::App& app, int& exit_code) {
-  CLI::App* cmd = AddCommand(app, "mcp", "Serve MCP on stdin/stdout (for an agent's MCP client)",
-                             kDetails);
+  CLI::App* cmd =
+      AddCommand(app, "mcp", "Serve MCP on stdin/stdout (for an agent's MCP client)", kDetails);
   cmd->callback([&exit_code] { exit_code = RunMcp(); });
 }
 

@@ -57,9 +57,9 @@ constexpr char kTokenVar[] = "KEYCELL_AGENT_TOKEN";
 constexpr char kServerName[] = "keycell";
 
 struct Install {
-  std::string exe;                                         // absolute path of keycell
+  std::string exe;                                       // absolute path of keycell
   std::vector<std::pair<std::string, std::string>> env;  // what locates this vault
-  std::string base_url;                                    // http://127.0.0.1:8787
+  std::string base_url;                                  // http://127.0.0.1:8787
 };
 
 // The variables a client must pass on for `keycell mcp` to find this vault. Bearer
@@ -86,9 +86,11 @@ std::string BaseUrl(const broker::Config& config) {
     std::string why;
     auto conn = DaemonConnection::Open(config, /*autostart=*/false, &why);
     ControlError error;
-    auto st = conn.ok() ? conn->Call("status", nullptr, -1, &error) : Result<json::Json>(conn.status());
+    auto st =
+        conn.ok() ? conn->Call("status", nullptr, -1, &error) : Result<json::Json>(conn.status());
     const std::string addr(st.ok() ? json::GetString(st->get(), "http").value_or("") : "");
-    if (const size_t colon = addr.rfind(':'); colon != std::string::npos) port = addr.substr(colon + 1);
+    if (const size_t colon = addr.rfind(':'); colon != std::string::npos)
+      port = addr.substr(colon + 1);
   }
   if (host.find(':') != std::string::npos) host = "[" + host + "]";
   return "http://" + host + ":" + port;
@@ -109,7 +111,9 @@ Install Describe(const broker::Config& config) {
 
 // ---- JSON snippets ------------------------------------------------------------------
 
-void Put(cJSON* obj, const char* key, std::string_view value) { (void)json::SetString(obj, key, value); }
+void Put(cJSON* obj, const char* key, std::string_view value) {
+  (void)json::SetString(obj, key, value);
+}
 
 std::string Url(const Install& in, const std::string& transport) {
   return in.base_url + (transport == "sse" ? "/sse" : "/mcp");
@@ -118,7 +122,8 @@ std::string Url(const Install& in, const std::string& transport) {
 // One server entry. `token` is how the client refers to the token; `typed` adds
 // "type" (Claude Code, VS Code); stdio entries without "type" are Claude Desktop's and
 // Cursor's form.
-json::Json Entry(const Install& in, const std::string& transport, const std::string& token, bool typed) {
+json::Json Entry(const Install& in, const std::string& transport, const std::string& token,
+                 bool typed) {
   json::Json e = json::MakeObject();
   if (typed) Put(e.get(), "type", transport);
   if (transport == "stdio") {
@@ -157,8 +162,9 @@ std::string Quoted(std::string_view s) {  // a JSON string literal (also valid P
 }
 
 std::string ShellQuote(std::string_view s) {
-  if (!s.empty() && s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-:=") ==
-                        std::string_view::npos)
+  if (!s.empty() &&
+      s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-:=") ==
+          std::string_view::npos)
     return std::string(s);
   std::string out = "'";
   for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
@@ -184,11 +190,13 @@ std::string Claude(const Install& in, const std::string& transport) {
   }
   out += "\n# ... or write .mcp.json at the project root yourself:\n";
   out += Document("mcpServers", Entry(in, transport, token, true));
-  out += "\n# Claude Desktop: claude_desktop_config.json (Linux ~/.config/Claude/, macOS\n"
-         "# ~/Library/Application Support/Claude/). Desktop starts local servers only, so this\n"
-         "# entry is stdio whatever --transport says; it cannot expand variables: replace the\n"
-         "# placeholder with the agent's API key and keep the file private (chmod 600).\n";
-  out += Document("mcpServers", Entry(in, "stdio", "<agent API key from: keycell apikeys create>", false));
+  out +=
+      "\n# Claude Desktop: claude_desktop_config.json (Linux ~/.config/Claude/, macOS\n"
+      "# ~/Library/Application Support/Claude/). Desktop starts local servers only, so this\n"
+      "# entry is stdio whatever --transport says; it cannot expand variables: replace the\n"
+      "# placeholder with the agent's API key and keep the file private (chmod 600).\n";
+  out += Document("mcpServers",
+                  Entry(in, "stdio", "<agent API key from: keycell apikeys create>", false));
   return out;
 }
 
@@ -197,16 +205,19 @@ std::string VsCode(const Install& in, const std::string& transport) {
   json::Json input = json::MakeObject();
   Put(input.get(), "type", "promptString");
   Put(input.get(), "id", "keycell-agent-token");
-  Put(input.get(), "description", "keycell agent API key (keycell apikeys create NAME --agent AGENT)");
+  Put(input.get(), "description",
+      "keycell agent API key (keycell apikeys create NAME --agent AGENT)");
   (void)json::SetBool(input.get(), "password", true);
   (void)json::Append(inputs.get(), std::move(input));
   return "# VS Code: .vscode/mcp.json (or the user profile's mcp.json via \"MCP: Open User\n"
          "# Configuration\"). VS Code asks for the token once and stores it encrypted.\n" +
-         Document("servers", Entry(in, transport, "${input:keycell-agent-token}", true), std::move(inputs));
+         Document("servers", Entry(in, transport, "${input:keycell-agent-token}", true),
+                  std::move(inputs));
 }
 
 std::string Cursor(const Install& in, const std::string& transport) {
-  json::Json entry = Entry(in, transport, std::string("${env:") + kTokenVar + "}", transport == "sse");
+  json::Json entry =
+      Entry(in, transport, std::string("${env:") + kTokenVar + "}", transport == "sse");
   return "# Cursor: .cursor/mcp.json in the project (or ~/.cursor/mcp.json for all projects).\n"
          "# ${env:KEYCELL_AGENT_TOKEN} is read from the environment Cursor was started from.\n" +
          Document("mcpServers", std::move(entry));
@@ -219,22 +230,30 @@ std::string OpenAi(const Install& in, const std::string& transport) {
   std::string server;
   if (transport == "stdio") {
     out += "from agents.mcp import MCPServerStdio\n";
-    server = "    async with MCPServerStdio(\n        name=\"keycell\",\n        params={\n"
-             "            \"command\": " + Quoted(in.exe) + ",\n            \"args\": [\"mcp\"],\n"
-             "            \"env\": {\n                \"KEYCELL_AGENT_TOKEN\": os.environ[\"KEYCELL_AGENT_TOKEN\"],\n";
-    for (const auto& [k, v] : in.env) server += "                " + Quoted(k) + ": " + Quoted(v) + ",\n";
+    server =
+        "    async with MCPServerStdio(\n        name=\"keycell\",\n        params={\n"
+        "            \"command\": " +
+        Quoted(in.exe) +
+        ",\n            \"args\": [\"mcp\"],\n"
+        "            \"env\": {\n                \"KEYCELL_AGENT_TOKEN\": "
+        "os.environ[\"KEYCELL_AGENT_TOKEN\"],\n";
+    for (const auto& [k, v] : in.env)
+      server += "                " + Quoted(k) + ": " + Quoted(v) + ",\n";
     server += "            },\n        },\n    ) as keycell:\n";
   } else {
     const char* cls = transport == "sse" ? "MCPServerSse" : "MCPServerStreamableHttp";
     out += std::string("from agents.mcp import ") + cls + "\n";
-    server = std::string("    async with ") + cls + "(\n        name=\"keycell\",\n        params={\n" +
+    server = std::string("    async with ") + cls +
+             "(\n        name=\"keycell\",\n        params={\n" +
              "            \"url\": " + Quoted(Url(in, transport)) + ",\n" +
-             "            \"headers\": {\"Authorization\": \"Bearer \" + os.environ[\"KEYCELL_AGENT_TOKEN\"]},\n" +
+             "            \"headers\": {\"Authorization\": \"Bearer \" + "
+             "os.environ[\"KEYCELL_AGENT_TOKEN\"]},\n" +
              "        },\n    ) as keycell:\n";
   }
   out += "\n\nasync def main() -> None:\n" + server +
          "        agent = Agent(\n            name=\"assistant\",\n"
-         "            instructions=\"Use keycell's tools for API keys; never ask the user for a key.\",\n"
+         "            instructions=\"Use keycell's tools for API keys; never ask the user for a "
+         "key.\",\n"
          "            mcp_servers=[keycell],\n        )\n"
          "        result = await Runner.run(agent, \"Which API keys can I use?\")\n"
          "        print(result.final_output)\n\n\nasyncio.run(main())\n";
@@ -247,10 +266,14 @@ int RunMcpConfig(const std::string& client, const std::string& transport) {
   if (!config) return exit_code;
   const Install in = Describe(*config);
   std::string text;
-  if (client == "claude") text = Claude(in, transport);
-  else if (client == "vscode") text = VsCode(in, transport);
-  else if (client == "cursor") text = Cursor(in, transport);
-  else text = OpenAi(in, transport);
+  if (client == "claude")
+    text = Claude(in, transport);
+  else if (client == "vscode")
+    text = VsCode(in, transport);
+  else if (client == "cursor")
+    text = Cursor(in, transport);
+  else
+    text = OpenAi(in, transport);
   fputs(text.c_str(), stdout);
   return fflush(stdout) == 0 ? kExitOk : kExitFailure;
 }
@@ -258,7 +281,8 @@ int RunMcpConfig(const std::string& client, const std::string& transport) {
 }  // namespace
 
 void RegisterMcpConfigCommand(CLI::App& app, int& exit_code) {
-  CLI::App* cmd = AddCommand(app, "mcp-config", "Print MCP client configuration for this install", kDetails);
+  CLI::App* cmd =
+      AddCommand(app, "mcp-config", "Print MCP client configuration for this install", kDetails);
   auto client = std::make_shared<std::string>();
   auto transport = std::make_shared<std::string>("stdio");
   cmd->add_option("client", *client, "claude, vscode, cursor or openai")

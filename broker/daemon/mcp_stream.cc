@@ -134,7 +134,8 @@ void McpStream::Serve(int conn, const identity::Principal& owner, const cJSON* a
   if (const cJSON* token = json::GetMember(args, "token")) {
     const std::optional<std::string_view> text = json::AsString(token);
     if (!text) {
-      (void)SendError(conn, {"bad_request", "mcp: token must be a string", kExitUsage}, kReplyTimeoutMs);
+      (void)SendError(conn, {"bad_request", "mcp: token must be a string", kExitUsage},
+                      kReplyTimeoutMs);
       return;
     }
     OpResult refused;

@@ -3,12 +3,11 @@
 // keycelld, keycell-enclave and SoftHSM2 behind it (cli_harness.h).
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <optional>
 #include <string>
@@ -199,7 +198,8 @@ class CliMcpTest : public ::testing::Test {
     ASSERT_EQ(box_.Init().exit_code, 0);
     ASSERT_EQ(box_.Unlock().exit_code, 0);
     ASSERT_EQ(box_.Add("openai/prod", kCanary, {"--provider", "openai"}).exit_code, 0);
-    ASSERT_EQ(box_.Add("stripe-prod", "sk-mcp-canary-stripe", {"--provider", "stripe"}).exit_code, 0);
+    ASSERT_EQ(box_.Add("stripe-prod", "sk-mcp-canary-stripe", {"--provider", "stripe"}).exit_code,
+              0);
   }
 
   // An API key bound to agent `bot` (scope openai/*), shown once on stdout.
@@ -228,7 +228,8 @@ TEST_F(CliMcpTest, InitializeListAndCallOverStdioAsTheOwner) {
   json::Json tools = p.Call(2, "tools/list", "{}");
   ASSERT_TRUE(tools);
   std::string names;
-  for (const cJSON* t : json::Children(json::GetArray(json::GetObject(tools.get(), "result"), "tools")))
+  for (const cJSON* t :
+       json::Children(json::GetArray(json::GetObject(tools.get(), "result"), "tools")))
     names += std::string(json::GetString(t, "name").value_or("")) + " ";
   EXPECT_NE(names.find("whoami "), std::string::npos) << names;
   EXPECT_NE(names.find("list_keys "), std::string::npos) << names;
@@ -319,7 +320,8 @@ TEST_F(CliMcpTest, BadOrRevokedTokenEndsWithAnErrorAndAnInitializeError) {
   ASSERT_TRUE(doc.ok()) << list.out;
   std::string id;
   for (const cJSON* k : json::Children(doc->get()))
-    if (json::GetString(k, "name") == "soon-revoked") id = std::string(json::GetString(k, "id").value_or(""));
+    if (json::GetString(k, "name") == "soon-revoked")
+      id = std::string(json::GetString(k, "id").value_or(""));
   ASSERT_FALSE(id.empty()) << list.out;
   ASSERT_EQ(box_.Keycell({"apikeys", "revoke", id}).exit_code, 0);
   McpProcess p(box_, {{"KEYCELL_AGENT_TOKEN", key}});
@@ -388,6 +390,29 @@ TEST_F(CliMcpTest, RequestsRunConcurrentlyAndAnswersKeepTheirIds) {
   ExpectOnlyJsonRpc(p);
 }
 
+TEST_F(CliMcpTest, AnOverlongLineIsRefusedAndTheSessionGoesOn) {
+  StartVault();
+  McpProcess p(box_, {});
+  ASSERT_TRUE(p.Initialize());
+  // 5 MiB without a newline until the end: over mcp::kMaxMessageBytes (4 MiB).
+  p.Send(R"({"jsonrpc":"2.0","id":9,"method":"ping","params":{"pad":")" +
+         std::string(5 << 20, 'a') + "\"}}");
+  std::optional<std::string> refused = p.ReadLine();
+  ASSERT_TRUE(refused);
+  EXPECT_NE(refused->find("-32600"), std::string::npos) << *refused;
+  EXPECT_TRUE(p.Call(10, "ping", "{}"));
+  // CRLF line endings and blank lines are accepted.
+  p.Send("");
+  p.Send(R"({"jsonrpc":"2.0","id":11,"method":"ping"})"
+         "\r");
+  std::optional<std::string> pong = p.ReadLine();
+  ASSERT_TRUE(pong);
+  EXPECT_NE(pong->find("\"id\":11"), std::string::npos) << *pong;
+  p.CloseStdin();
+  EXPECT_EQ(p.Finish(), 0);
+  ExpectOnlyJsonRpc(p);
+}
+
 // ---- mcp-config ---------------------------------------------------------------------
 
 // The JSON documents in mcp-config's output: from a line "{" to the next line "}".
@@ -438,12 +463,14 @@ TEST_F(CliMcpTest, McpConfigSnippetsParseAndNameThisInstall) {
           const std::string url(json::GetString(entry, "url").value_or(""));
           EXPECT_EQ(url.rfind("http://127.0.0.1:", 0), 0u) << b;
           EXPECT_NE(url.find(transport == "sse" ? "/sse" : "/mcp"), std::string::npos) << b;
-          const std::string auth(json::GetString(json::GetObject(entry, "headers"), "Authorization").value_or(""));
+          const std::string auth(
+              json::GetString(json::GetObject(entry, "headers"), "Authorization").value_or(""));
           EXPECT_EQ(auth.rfind("Bearer ${", 0), 0u) << b;
         }
       }
       if (client == "claude") {
-        EXPECT_NE(r.out.find("claude mcp add --scope project --transport " + transport), std::string::npos);
+        EXPECT_NE(r.out.find("claude mcp add --scope project --transport " + transport),
+                  std::string::npos);
       }
     }
   }
@@ -451,8 +478,11 @@ TEST_F(CliMcpTest, McpConfigSnippetsParseAndNameThisInstall) {
     ProcResult r = box_.Keycell({"mcp-config", "openai", "--transport", transport}, o);
     ASSERT_EQ(r.exit_code, 0) << r.err;
     EXPECT_EQ(r.out.find(fake_token), std::string::npos);
-    EXPECT_NE(r.out.find(transport == "stdio" ? "MCPServerStdio" : transport == "http" ? "MCPServerStreamableHttp" : "MCPServerSse"),
-              std::string::npos) << r.out;
+    EXPECT_NE(r.out.find(transport == "stdio"  ? "MCPServerStdio"
+                         : transport == "http" ? "MCPServerStreamableHttp"
+                                               : "MCPServerSse"),
+              std::string::npos)
+        << r.out;
     if (transport == "stdio") {
       EXPECT_NE(r.out.find(KEYCELL_CLI_PATH), std::string::npos) << r.out;
     }
@@ -460,7 +490,8 @@ TEST_F(CliMcpTest, McpConfigSnippetsParseAndNameThisInstall) {
     if (access("/usr/bin/python3", X_OK) == 0) {
       RunOptions py;
       py.stdin_data = r.out;
-      ProcResult compiled = box_.Run({"python3", "-c", "import ast, sys; ast.parse(sys.stdin.read())"}, py);
+      ProcResult compiled =
+          box_.Run({"python3", "-c", "import ast, sys; ast.parse(sys.stdin.read())"}, py);
       EXPECT_EQ(compiled.exit_code, 0) << compiled.err << r.out;
     }
   }

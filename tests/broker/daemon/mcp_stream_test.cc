@@ -104,15 +104,17 @@ class McpStreamTest : public ::testing::Test {
     ASSERT_TRUE(hooks.ok()) << hooks.status().where();
     hook_store_ = std::move(*hooks);
     auto worker = webhooks::DeliveryWorker::Start(
-        hook_store_.get(), [](const webhooks::Webhook&, ByteView) -> Result<webhooks::Mac> {
+        hook_store_.get(),
+        [](const webhooks::Webhook&, ByteView) -> Result<webhooks::Mac> {
           return Status(Err::kUnavailable, "no webhooks in this test");
         },
         webhooks::DeliveryWorker::Options{});
     ASSERT_TRUE(worker.ok()) << worker.status().where();
     worker_ = std::move(*worker);
     dispatcher_ = std::make_unique<webhooks::Dispatcher>(hook_store_.get(), worker_.get());
-    vault_ = std::make_unique<Vault>(VaultDeps{*store_, *enclave_, *identities_, *audit_,
-                                               *unlock_limiter_, *hook_store_, *dispatcher_, data_});
+    vault_ =
+        std::make_unique<Vault>(VaultDeps{*store_, *enclave_, *identities_, *audit_,
+                                          *unlock_limiter_, *hook_store_, *dispatcher_, data_});
     probe_ = std::make_shared<WaitProbe>();
     stream_ = std::make_unique<McpStream>(
         *vault_,
