@@ -4,6 +4,7 @@
 // Builder that adds a tool to the registry. Internal to broker/daemon.
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -110,8 +111,13 @@ class Tools {
  public:
   Tools(Vault& vault, identity::Principal who) : vault_(vault), who_(std::move(who)) {}
 
+  // Every call runs as the principal the registry says `who_` is now: the session was
+  // authenticated once, but revocation and scope changes apply at once (docs/identity.md).
   OpResult Run(std::string_view op, const json::Json& args, UniqueFd fd = UniqueFd()) const {
-    return vault_.Dispatch(who_, op, args.get(), std::move(fd));
+    OpResult refused;
+    std::optional<identity::Principal> now = vault_.Reload(who_, &refused);
+    if (!now) return refused;
+    return vault_.Dispatch(*now, op, args.get(), std::move(fd));
   }
   const identity::Principal& who() const { return who_; }
 

@@ -90,6 +90,12 @@ class Vault {
   // token is never logged, echoed or kept.
   std::optional<identity::Principal> AuthenticateToken(std::string_view token, OpResult* refused);
 
+  // `who` as the identity registry says it is now (IdentityStore::Reload): for sessions
+  // that outlive one authentication (MCP), so a revoked key or a narrowed scope applies
+  // to their next call. nullopt after a refusal, audited ("mcp") by the principal's id
+  // and described in *refused (code "unauthorized").
+  std::optional<identity::Principal> Reload(const identity::Principal& who, OpResult* refused);
+
   // Seals the audit chain's head if due (audit::CheckpointPolicy), or whenever it has
   // unsealed records with `now`; needs the vault unlocked (skipped otherwise). Called by
   // keycelld's timer, and before locking. Returns whether it sealed.

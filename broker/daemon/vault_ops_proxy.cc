@@ -206,31 +206,52 @@ OpResult Reply(const BufferedResponse& r, const UniqueFd& fd) {
 }  // namespace
 
 // Shared by the `proxy` and `mcp` control ops (vault.h).
+namespace {
+
+// The reason given to a caller whose token or key was refused; null when the registry
+// failed rather than the token.
+const char* RefusalReason(const Status& st) {
+  switch (identity::RefusalOf(st)) {
+    case identity::AuthRefusal::kMalformed:
+      return "malformed token or key";
+    case identity::AuthRefusal::kUnknown:
+      return "unknown token or key";
+    case identity::AuthRefusal::kExpired:
+      return "token or key expired";
+    case identity::AuthRefusal::kRevoked:
+      return "token or key revoked";
+    default:
+      return nullptr;
+  }
+}
+
+}  // namespace
+
 std::optional<identity::Principal> Vault::AuthenticateToken(std::string_view token,
                                                          OpResult* refused) {
   auto who = identity_.AuthenticateBearer(token);
   if (who.ok()) return std::move(*who);
-  const char* reason = nullptr;
-  switch (identity::RefusalOf(who.status())) {
-    case identity::AuthRefusal::kMalformed:
-      reason = "malformed token or key";
-      break;
-    case identity::AuthRefusal::kUnknown:
-      reason = "unknown token or key";
-      break;
-    case identity::AuthRefusal::kExpired:
-      reason = "token or key expired";
-      break;
-    case identity::AuthRefusal::kRevoked:
-      reason = "token or key revoked";
-      break;
-    default:
-      *refused = Fail(who.status());  // the registry failed, not the token
-      return std::nullopt;
+  const char* reason = RefusalReason(who.status());
+  if (reason == nullptr) {
+    *refused = Fail(who.status());  // the registry failed, not the token
+    return std::nullopt;
   }
   const bool ours =
       token.rfind(identity::kTokenPrefix, 0) == 0 || token.rfind(identity::kApiKeyPrefix, 0) == 0;
   AuditAuthFailure("control", reason, ours ? token.substr(0, identity::kShownPrefixChars) : "?");
+  *refused = ProxyFail(http::ErrorCode::kUnauthorized, reason);
+  return std::nullopt;
+}
+
+std::optional<identity::Principal> Vault::Reload(const identity::Principal& who, OpResult* refused) {
+  auto now = identity_.Reload(who);
+  if (now.ok()) return std::move(*now);
+  const char* reason = RefusalReason(now.status());
+  if (reason == nullptr) {
+    *refused = Fail(now.status());
+    return std::nullopt;
+  }
+  AuditAuthFailure("mcp", reason, who.id);
   *refused = ProxyFail(http::ErrorCode::kUnauthorized, reason);
   return std::nullopt;
 }

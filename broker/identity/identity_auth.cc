@@ -44,6 +44,17 @@ constexpr char kSelectKey[] = R"sql(
            k.role, k.id, a.id, a.name, a.scopes
       FROM api_keys k LEFT JOIN agents a ON a.id = k.agent_id
      WHERE k.prefix = ?1)sql";
+// Reload: the same columns, by what a Principal keeps (token prefix, API key id).
+constexpr char kReloadToken[] = R"sql(
+    SELECT t.hash, t.expires_at, t.revoked_at, t.last_used_at,
+           t.credential, a.id, a.name, a.scopes
+      FROM proxy_tokens t JOIN agents a ON a.id = t.agent_id
+     WHERE t.prefix = ?1)sql";
+constexpr char kReloadKey[] = R"sql(
+    SELECT k.hash, k.expires_at, k.revoked_at, k.last_used_at,
+           k.role, k.id, a.id, a.name, a.scopes
+      FROM api_keys k LEFT JOIN agents a ON a.id = k.agent_id
+     WHERE k.id = ?1)sql";
 constexpr char kTouchToken[] = "UPDATE proxy_tokens SET last_used_at = ?2 WHERE prefix = ?1";
 constexpr char kTouchKey[] = "UPDATE api_keys SET last_used_at = ?2 WHERE prefix = ?1";
 
@@ -116,6 +127,21 @@ Result<Principal> IdentityStore::AuthenticateBearer(std::string_view presented) 
   if (!last_used || now - *last_used >= kLastUsedGranularitySeconds)
     TouchLastUsed(db_, *kind, prefix, now);
   return p;
+}
+
+Result<Principal> IdentityStore::Reload(const Principal& p) {
+  if (p.kind == PrincipalKind::kOwner) return p;
+  const BearerKind kind = p.kind == PrincipalKind::kToken ? BearerKind::kToken : BearerKind::kApiKey;
+  std::lock_guard<std::mutex> lock(mu_);
+  KC_ASSIGN_OR_RETURN(
+      Statement st, Statement::Prepare(db_, kind == BearerKind::kToken ? kReloadToken : kReloadKey,
+                                       "identity: reload principal"));
+  st.Bind(1, p.id);
+  KC_ASSIGN_OR_RETURN(bool row, st.Step());
+  if (!row) return Status(Err::kUnknownKey, kUnknownBearer);
+  KC_RETURN_IF_ERROR(CheckLive(st, clock_.UnixSeconds()));
+  // An API key's principal is rebuilt from the row; a token's prefix is its id.
+  return PrincipalFromRow(kind, st, p.id);
 }
 
 std::optional<std::string_view> BearerFromAuthorization(std::string_view v) {

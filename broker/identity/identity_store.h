@@ -88,6 +88,13 @@ class IdentityStore {
   // On success last_used_at is updated, at most once per kLastUsedGranularitySeconds.
   Result<Principal> AuthenticateBearer(std::string_view presented);
 
+  // The principal `p` as the database says it is now: an agent's current scopes, its
+  // token or key still live. For a session that outlives one authentication (an MCP
+  // session: stdio or HTTP) so that revocation and scope changes apply to its next call.
+  // The owner is returned as is. Errors: those of AuthenticateBearer except
+  // kMalformedBearer (kUnknownBearer when the token, key or its agent was deleted).
+  Result<Principal> Reload(const Principal& p);
+
   int schema_version() const { return kIdentitySchemaVersion; }
 
  private:

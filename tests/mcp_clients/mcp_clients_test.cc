@@ -72,10 +72,9 @@ TEST_F(McpClientsTest, SdkV1StreamableHttpCallsEveryTool) {
 
 TEST_F(McpClientsTest, SdkV1LegacySseCallsEveryTool) { RunTable("v1", "sse", SseUrl()); }
 
-// ENABLE AFTER MERGING `keycell mcp` (branch mcp-stdio): drop the DISABLED_ prefix. The
-// driver starts `keycell mcp` with the sandbox's environment and KEYCELL_AGENT_TOKEN set
+// The driver starts `keycell mcp` with the sandbox's environment and KEYCELL_AGENT_TOKEN set
 // to the agent's (or the owner's) API key; keycell mcp relays to the running keycelld.
-TEST_F(McpClientsTest, DISABLED_SdkV1StdioCallsEveryTool) {
+TEST_F(McpClientsTest, SdkV1StdioCallsEveryTool) {
   RunTable("v1", "stdio", KEYCELL_CLI_PATH);
 }
 
@@ -88,9 +87,9 @@ TEST_F(McpClientsTest, SdkV2AutoNegotiationOverHttp) {
   }
 }
 
-// ENABLE AFTER MERGING `keycell mcp` (see above). In "auto" mode the v2 client probes
+// In "auto" mode the v2 client probes
 // on a second, short-lived `keycell mcp` started at the same time (gotcha 10).
-TEST_F(McpClientsTest, DISABLED_SdkV2AutoNegotiationOverStdio) {
+TEST_F(McpClientsTest, SdkV2AutoNegotiationOverStdio) {
   NodeRun run = RunTable("v2", "stdio", KEYCELL_CLI_PATH);
   for (const char* as : {"agent", "owner"}) {
     const cJSON* c = run.connection(as);

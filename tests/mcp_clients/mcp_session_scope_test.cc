@@ -1,14 +1,7 @@
-// A finding of the official-client tests, kept as a test to enable once fixed:
-// an MCP-over-HTTP session keeps the agent's scopes as they were when it opened.
-// McpHttp::Open builds the session's ToolRegistry once, from the Principal that
-// RestApi::Admit returned for the `initialize` request, and the tools run every op as
-// that Principal (mcp_tools.cc, Tools::who_). Later requests are authenticated again,
-// but their fresh Principal is only compared with the session's owner, not used. So
-// `keycell agents scope AGENT --remove ...` does not apply to a session that is already
-// open, against docs/identity.md ("narrowing scopes applies at once to tokens and keys
-// issued earlier"); a scope added meanwhile (assign_credential) is not seen either.
-//
-// ENABLE (drop DISABLED_) once each tools/call runs with the principal of its own request.
+// An MCP session outlives the authentication that opened it (one `initialize`, then
+// many calls), yet narrowing an agent's scopes must apply at once (docs/identity.md):
+// every tools/call runs as the principal the identity registry describes now
+// (Vault::Reload), not as the one captured when the session opened.
 // Raw HTTP (tests/broker/http/test_client.h), so one session can span a CLI command.
 
 #include <string>
@@ -36,7 +29,7 @@ class McpSessionScopeTest : public McpVaultTest {
   }
 };
 
-TEST_F(McpSessionScopeTest, DISABLED_NarrowedScopesApplyToAnOpenSession) {
+TEST_F(McpSessionScopeTest, NarrowedScopesApplyToAnOpenSession) {
   TestResponse init = Post(
       R"({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25",)"
       R"("capabilities":{},"clientInfo":{"name":"t","version":"1"}}})");
