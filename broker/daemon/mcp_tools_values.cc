@@ -24,6 +24,8 @@
 #include <vector>
 
 #include "broker/daemon/mcp_tools_internal.h"
+#include "broker/daemon/rfc3339.h"
+#include "broker/json/json_scan.h"
 #include "common/secure_buffer.h"
 #include "common/unique_fd.h"
 
@@ -161,19 +163,31 @@ Result<Revealed> RevealThroughPipe(const Tools& t, const std::string& name,
   return out;
 }
 
-// The bytes as a JSON string when they are UTF-8 text, else base64; `encoding` says which.
+// A JSON string made straight from `text` (NUL-terminated in a SecureBuffer): json::MakeString
+// would leave an unwiped std::string copy of the value behind on the heap.
+void SetSecretString(cJSON* obj, const char* key, std::string_view text) {
+  auto z = SecureBuffer::Allocate(text.size() + 1);
+  if (!z.ok()) return;
+  memcpy(z->data(), text.data(), text.size());
+  z->data()[text.size()] = 0;
+  (void)json::Set(obj, key, json::Json(cJSON_CreateString(reinterpret_cast<const char*>(z->data()))));
+}
+
+// The bytes as a JSON string when they are UTF-8 text without NUL, else base64;
+// `encoding` says which.
 void SetValue(cJSON* obj, const SecureBuffer& value, bool prefer_base64) {
   const std::string_view text(reinterpret_cast<const char*>(value.data()), value.size());
-  if (!prefer_base64) {
-    if (auto s = json::MakeString(text); s.ok()) {
-      (void)json::Set(obj, "value", std::move(*s));
-      (void)json::SetString(obj, "encoding", "utf-8");
-      return;
-    }
+  if (!prefer_base64 && text.find('\0') == std::string_view::npos &&
+      json::FindInvalidUtf8(text) == text.size()) {
+    SetSecretString(obj, "value", text);
+    (void)json::SetString(obj, "encoding", "utf-8");
+    return;
   }
-  std::string b64 = Base64Encode(text);
-  (void)json::SetString(obj, "value", b64);
-  mbedtls_platform_zeroize(b64.data(), b64.size());
+  auto b64 = SecureBuffer::Allocate(value.size() / 3 * 4 + 5);
+  size_t n = 0;
+  if (!b64.ok() || mbedtls_base64_encode(b64->data(), b64->size(), &n, value.data(), value.size()) != 0)
+    return;
+  SetSecretString(obj, "value", std::string_view(reinterpret_cast<const char*>(b64->data()), n));
   (void)json::SetString(obj, "encoding", "base64");
 }
 
@@ -183,71 +197,6 @@ std::string UseInsteadHint(std::string_view name) {
          "you. To use it, call proxy_request (keycell injects the key into the HTTP request), "
          "use inject_env to write it into a project's .env, or ask the human to run "
          "`keycell run -- <command>`.";
-}
-
-// ---- RFC 3339 ----------------------------------------------------------------------
-
-int Digits(std::string_view s, size_t at, size_t n) {
-  if (at + n > s.size()) return -1;
-  int v = 0;
-  for (size_t i = at; i < at + n; ++i) {
-    if (s[i] < '0' || s[i] > '9') return -1;
-    v = v * 10 + (s[i] - '0');
-  }
-  return v;
-}
-
-// "2026-01-31T12:00:00Z", "...T12:00:00.5+02:00" → Unix seconds (fractions dropped).
-std::optional<int64_t> ParseRfc3339(std::string_view s) {
-  const int year = Digits(s, 0, 4), month = Digits(s, 5, 2), day = Digits(s, 8, 2);
-  const int hour = Digits(s, 11, 2), minute = Digits(s, 14, 2), second = Digits(s, 17, 2);
-  if (year < 1970 || month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 ||
-      minute > 59 || second > 60 || hour < 0 || minute < 0 || second < 0)
-    return std::nullopt;
-  if (s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') || s[13] != ':' ||
-      s[16] != ':')
-    return std::nullopt;
-  size_t at = 19;
-  if (at < s.size() && s[at] == '.') {
-    ++at;
-    const size_t digits = at;
-    while (at < s.size() && s[at] >= '0' && s[at] <= '9') ++at;
-    if (at == digits) return std::nullopt;
-  }
-  int64_t offset = 0;
-  if (at < s.size() && (s[at] == 'Z' || s[at] == 'z')) {
-    ++at;
-  } else if (at < s.size() && (s[at] == '+' || s[at] == '-')) {
-    const int oh = Digits(s, at + 1, 2), om = Digits(s, at + 4, 2);
-    if (oh < 0 || oh > 23 || om < 0 || om > 59 || at + 3 >= s.size() || s[at + 3] != ':')
-      return std::nullopt;
-    offset = (s[at] == '+' ? 1 : -1) * (oh * 3600 + om * 60);
-    at += 6;
-  } else {
-    return std::nullopt;
-  }
-  if (at != s.size()) return std::nullopt;
-  struct tm tm {};
-  tm.tm_year = year - 1900;
-  tm.tm_mon = month - 1;
-  tm.tm_mday = day;
-  tm.tm_hour = hour;
-  tm.tm_min = minute;
-  tm.tm_sec = second == 60 ? 59 : second;
-  const time_t t = timegm(&tm);
-  // timegm normalises 31 February into March: a date that moved was not a date.
-  struct tm back {};
-  if (gmtime_r(&t, &back) == nullptr || back.tm_mday != day || back.tm_mon != month - 1)
-    return std::nullopt;
-  return static_cast<int64_t>(t) - offset;
-}
-
-std::string FormatRfc3339(int64_t t) {
-  const time_t tt = static_cast<time_t>(t);
-  struct tm tm {};
-  char buf[32] = "";
-  if (gmtime_r(&tt, &tm) != nullptr) strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
 }
 
 // ---- Schemas -----------------------------------------------------------------------
@@ -562,6 +511,13 @@ ToolResult SecretGet(const Tools& t, const cJSON* a, const std::string& name) {
 
 ToolResult VaultSecret(const Tools& t, const cJSON* a) {
   const std::string action(json::GetString(a, "action").value_or(""));
+  const bool takes_value = action == "put" || action == "rotate";
+  if (!takes_value && json::GetMember(a, "value") != nullptr) {
+    // A value sent with get/list/delete is not used; do not keep it around either.
+    std::string why;
+    (void)TakeValue(a, "value", false, &why);
+    return FieldError("value", "only put and rotate take a value");
+  }
   if (action == "list") {
     OpResult r = t.Run("list", Args());
     if (!r.ok) return OpError(r);
@@ -572,14 +528,7 @@ ToolResult VaultSecret(const Tools& t, const cJSON* a) {
   }
   const std::string name(json::GetString(a, "name").value_or(""));
   if (name.empty()) return FieldError("name", "required for action " + action);
-  const bool takes_value = action == "put" || action == "rotate";
   if (takes_value && !json::GetString(a, "value")) return FieldError("value", "required for action " + action);
-  if (!takes_value && json::GetMember(a, "value") != nullptr) {
-    // A value sent with get/delete is not used; do not keep it around either.
-    std::string why;
-    (void)TakeValue(a, "value", false, &why);
-    return FieldError("value", "only put and rotate take a value");
-  }
   if (action == "put") return SecretPut(t, a, name, false);
   if (action == "rotate") return SecretPut(t, a, name, true);
   if (action == "get") return SecretGet(t, a, name);

@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -1050,6 +1051,30 @@ TEST_F(McpToolsTest, RotateAndStoreGeneratesTheValueInTheEnclave) {
   int generated = 0;
   for (const auto& r : Records(audit::actions::kCredentialRotate)) generated += r.detail == "generated";
   EXPECT_EQ(generated, 2);
+}
+
+// rotate_and_store seals the generated value under the policy the store has a copy of:
+// a copy edited to grant more (here: reveal) than the sealed policy is refused by the
+// enclave, and nothing is stored.
+TEST_F(McpToolsTest, RotateAndStoreRefusesAStoredPolicyWiderThanTheSealedOne) {
+  AddCredential("svc");
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((data_ + "/keycell.db").c_str(), &db), SQLITE_OK);
+  char* err = nullptr;
+  const int rc = sqlite3_exec(
+      db, "UPDATE credential_versions SET policy = json_set(policy, '$.revealable', json('true'))",
+      nullptr, nullptr, &err);
+  EXPECT_EQ(rc, SQLITE_OK) << (err != nullptr ? err : "");
+  sqlite3_free(err);
+  EXPECT_EQ(sqlite3_changes(db), 1);
+  sqlite3_close(db);
+  auto owner = Open(owner_);
+  Called r = Call(*owner, "rotate_and_store", R"({"name": "svc"})");
+  EXPECT_TRUE(r.is_error);
+  EXPECT_NE(r.text.find("tampered"), std::string::npos) << r.text;
+  OpResult shown = Run(owner_, "show", R"({"name": "svc"})");
+  ASSERT_TRUE(shown.ok);
+  EXPECT_EQ(json::GetInt(shown.result.get(), "latest_version"), 1);
 }
 
 TEST_F(McpToolsTest, CreateCredentialMapsTheTypeToAnInjectionRecipe) {
