@@ -600,6 +600,30 @@ TEST_F(McpProxyToolTest, ProxyRequestInjectsTheCredentialAndRedactsTheEcho) {
   vault_->SetProxy(nullptr);
 }
 
+// create_credential's value reaches the upstream as the recipe says (here a custom
+// header), and only there: not in the creating reply, not in the proxied reply.
+TEST_F(McpProxyToolTest, CreateCredentialThenProxyRequestInjectsTheValue) {
+  const std::string host = "localhost:" + std::to_string(upstream_->port());
+  ProxyChannels channels(*enclave_);
+  ProxyService proxy(*vault_, channels, *dispatcher_, proxy::RouteConfig{}, ProxySettings{});
+  vault_->SetProxy(&proxy);
+  auto session = Open(owner_);
+  Called created = Call(*session, "create_credential",
+                        R"({"name": "claude", "type": "CUSTOM_HEADER", "header_name": "x-api-key",
+                            "value": ")" + std::string(kCanary) + R"(", "hosts": [")" + host + R"("]})");
+  ASSERT_FALSE(created.is_error) << created.text;
+  EXPECT_EQ(created.raw.find(kCanary), std::string::npos);
+  Called r = Call(*session, "proxy_request",
+                  R"({"credential": "claude", "url": ")" + upstream_->Url("localhost", "/echo") + R"("})");
+  ASSERT_FALSE(r.is_error) << r.text;
+  ASSERT_TRUE(upstream_->WaitForRequests(1));
+  const test::RecordedRequest got = upstream_->requests().back();
+  ASSERT_NE(got.Header("x-api-key"), nullptr);
+  EXPECT_EQ(*got.Header("x-api-key"), kCanary);
+  EXPECT_EQ(r.raw.find(kCanary), std::string::npos);
+  vault_->SetProxy(nullptr);
+}
+
 // ---- The tools that carry values ---------------------------------------------------
 
 std::string ReadFile(const std::string& path) {
