@@ -17,7 +17,6 @@ namespace {
 
 using namespace tools_internal;  // NOLINT(google-build-using-namespace): the shared tool kit
 
-
 // ---- proxy_request -----------------------------------------------------------------
 
 constexpr const char* kMethods = R"(["GET","HEAD","POST","PUT","PATCH","DELETE","OPTIONS"])";

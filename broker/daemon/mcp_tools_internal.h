@@ -30,7 +30,7 @@ inline json::Json Schema(const std::string& text) {
 
 // {"type":"object","properties":{...},"required":[...],"additionalProperties":false}
 inline std::string Object(const std::string& properties, const std::string& required = "",
-                   bool closed = true) {
+                          bool closed = true) {
   std::string s = R"({"type":"object","properties":{)" + properties + "}";
   if (!required.empty()) s += R"(,"required":[)" + required + "]";
   if (closed) s += R"(,"additionalProperties":false)";
@@ -40,7 +40,8 @@ inline std::string Object(const std::string& properties, const std::string& requ
 inline const std::string kStr = R"({"type":"string"})";
 inline const std::string kInt = R"({"type":"integer"})";
 inline const std::string kBool = R"({"type":"boolean"})";
-inline const std::string kTime = R"({"type":["integer","null"],"description":"Unix seconds, or null"})";
+inline const std::string kTime =
+    R"({"type":["integer","null"],"description":"Unix seconds, or null"})";
 inline const std::string kStrings = R"({"type":"array","items":{"type":"string"}})";
 
 inline std::string Prop(const std::string& name, const std::string& schema) {
@@ -60,9 +61,10 @@ inline const std::string kCredentialItem = Object(
         "," + Prop("latest_version", kInt) + "," + Prop("projects", kStrings),
     R"("name","version")", false);
 
-inline const std::string kAgentItem = Object(Prop("id", kStr) + "," + Prop("name", kStr) + "," +
-                                          Prop("created_at", kInt) + "," + Prop("scopes", kStrings),
-                                      R"("id","name","scopes")", false);
+inline const std::string kAgentItem =
+    Object(Prop("id", kStr) + "," + Prop("name", kStr) + "," + Prop("created_at", kInt) + "," +
+               Prop("scopes", kStrings),
+           R"("id","name","scopes")", false);
 
 inline const std::string kAuditItem = Object(
     Prop("seq", kInt) + "," + Prop("ts", kInt) + "," + Prop("actor", kStr) + "," +
@@ -147,7 +149,7 @@ inline void CopyMember(const cJSON* from, const char* from_key, cJSON* to, const
 
 // Runs `op` with `args`, and on success hands its result to `shape`.
 inline ToolResult RunOp(const Tools& t, std::string_view op, const json::Json& args,
-                 const std::function<json::Json(json::Json)>& shape) {
+                        const std::function<json::Json(json::Json)>& shape) {
   OpResult r = t.Run(op, args);
   if (!r.ok) return OpError(r);
   return ToolResult::Structured(shape(std::move(r.result)));

@@ -24,6 +24,8 @@
 #include <vector>
 
 #include "broker/daemon/mcp_tools_internal.h"
+#include "broker/daemon/rfc3339.h"
+#include "broker/json/json_scan.h"
 #include "common/secure_buffer.h"
 #include "common/unique_fd.h"
 
@@ -161,19 +163,33 @@ Result<Revealed> RevealThroughPipe(const Tools& t, const std::string& name,
   return out;
 }
 
-// The bytes as a JSON string when they are UTF-8 text, else base64; `encoding` says which.
+// A JSON string made straight from `text` (NUL-terminated in a SecureBuffer): json::MakeString
+// would leave an unwiped std::string copy of the value behind on the heap.
+void SetSecretString(cJSON* obj, const char* key, std::string_view text) {
+  auto z = SecureBuffer::Allocate(text.size() + 1);
+  if (!z.ok()) return;
+  memcpy(z->data(), text.data(), text.size());
+  z->data()[text.size()] = 0;
+  (void)json::Set(obj, key,
+                  json::Json(cJSON_CreateString(reinterpret_cast<const char*>(z->data()))));
+}
+
+// The bytes as a JSON string when they are UTF-8 text without NUL, else base64;
+// `encoding` says which.
 void SetValue(cJSON* obj, const SecureBuffer& value, bool prefer_base64) {
   const std::string_view text(reinterpret_cast<const char*>(value.data()), value.size());
-  if (!prefer_base64) {
-    if (auto s = json::MakeString(text); s.ok()) {
-      (void)json::Set(obj, "value", std::move(*s));
-      (void)json::SetString(obj, "encoding", "utf-8");
-      return;
-    }
+  if (!prefer_base64 && text.find('\0') == std::string_view::npos &&
+      json::FindInvalidUtf8(text) == text.size()) {
+    SetSecretString(obj, "value", text);
+    (void)json::SetString(obj, "encoding", "utf-8");
+    return;
   }
-  std::string b64 = Base64Encode(text);
-  (void)json::SetString(obj, "value", b64);
-  mbedtls_platform_zeroize(b64.data(), b64.size());
+  auto b64 = SecureBuffer::Allocate(value.size() / 3 * 4 + 5);
+  size_t n = 0;
+  if (!b64.ok() ||
+      mbedtls_base64_encode(b64->data(), b64->size(), &n, value.data(), value.size()) != 0)
+    return;
+  SetSecretString(obj, "value", std::string_view(reinterpret_cast<const char*>(b64->data()), n));
   (void)json::SetString(obj, "encoding", "base64");
 }
 
@@ -183,71 +199,6 @@ std::string UseInsteadHint(std::string_view name) {
          "you. To use it, call proxy_request (keycell injects the key into the HTTP request), "
          "use inject_env to write it into a project's .env, or ask the human to run "
          "`keycell run -- <command>`.";
-}
-
-// ---- RFC 3339 ----------------------------------------------------------------------
-
-int Digits(std::string_view s, size_t at, size_t n) {
-  if (at + n > s.size()) return -1;
-  int v = 0;
-  for (size_t i = at; i < at + n; ++i) {
-    if (s[i] < '0' || s[i] > '9') return -1;
-    v = v * 10 + (s[i] - '0');
-  }
-  return v;
-}
-
-// "2026-01-31T12:00:00Z", "...T12:00:00.5+02:00" → Unix seconds (fractions dropped).
-std::optional<int64_t> ParseRfc3339(std::string_view s) {
-  const int year = Digits(s, 0, 4), month = Digits(s, 5, 2), day = Digits(s, 8, 2);
-  const int hour = Digits(s, 11, 2), minute = Digits(s, 14, 2), second = Digits(s, 17, 2);
-  if (year < 1970 || month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 ||
-      minute > 59 || second > 60 || hour < 0 || minute < 0 || second < 0)
-    return std::nullopt;
-  if (s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') || s[13] != ':' ||
-      s[16] != ':')
-    return std::nullopt;
-  size_t at = 19;
-  if (at < s.size() && s[at] == '.') {
-    ++at;
-    const size_t digits = at;
-    while (at < s.size() && s[at] >= '0' && s[at] <= '9') ++at;
-    if (at == digits) return std::nullopt;
-  }
-  int64_t offset = 0;
-  if (at < s.size() && (s[at] == 'Z' || s[at] == 'z')) {
-    ++at;
-  } else if (at < s.size() && (s[at] == '+' || s[at] == '-')) {
-    const int oh = Digits(s, at + 1, 2), om = Digits(s, at + 4, 2);
-    if (oh < 0 || oh > 23 || om < 0 || om > 59 || at + 3 >= s.size() || s[at + 3] != ':')
-      return std::nullopt;
-    offset = (s[at] == '+' ? 1 : -1) * (oh * 3600 + om * 60);
-    at += 6;
-  } else {
-    return std::nullopt;
-  }
-  if (at != s.size()) return std::nullopt;
-  struct tm tm {};
-  tm.tm_year = year - 1900;
-  tm.tm_mon = month - 1;
-  tm.tm_mday = day;
-  tm.tm_hour = hour;
-  tm.tm_min = minute;
-  tm.tm_sec = second == 60 ? 59 : second;
-  const time_t t = timegm(&tm);
-  // timegm normalises 31 February into March: a date that moved was not a date.
-  struct tm back {};
-  if (gmtime_r(&t, &back) == nullptr || back.tm_mday != day || back.tm_mon != month - 1)
-    return std::nullopt;
-  return static_cast<int64_t>(t) - offset;
-}
-
-std::string FormatRfc3339(int64_t t) {
-  const time_t tt = static_cast<time_t>(t);
-  struct tm tm {};
-  char buf[32] = "";
-  if (gmtime_r(&tt, &tm) != nullptr) strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
 }
 
 // ---- Schemas -----------------------------------------------------------------------
@@ -327,79 +278,81 @@ void AddPushkeyValueTools(Builder& b) {
           });
         });
 
-  b.Add("inject_env", "Write keys into a project's .env",
-        "Writes keys into project_path/.env as NAME=value lines (the name upper-cased, e.g. "
-        "openai-prod → OPENAI_PROD) and adds .env to .gitignore. keycell's enclave writes the "
-        "values into the file; this tool returns only what was written. Without keys, the keys "
-        "assigned to the project (assign_key) are written. Only keys sealed as exportable are "
-        "written; otherwise nothing is and .env stays unchanged.",
-        Object(Prop("project_path", Described(R"("type":"string","minLength":1,"maxLength":4096)",
-                                              "The project's absolute directory path")) +
-                   "," +
-                   Prop("keys", Described(
-                                    R"("type":"array","items":{"type":"string","minLength":1},"maxItems":64)",
-                                    "Key names; default: the keys assigned to the project")),
-               R"("project_path")"),
-        Object(Prop("written", kInt) + "," + Prop("skipped", kStrings) + "," + Prop("file", kStr) +
-                   "," + Prop("gitignore_updated", kBool),
-               R"("written","skipped")", false),
-        // Rewrites the lines it owns in .env; a repeat writes the same lines again.
-        ToolAnnotations{.read_only_hint = false,
-                        .destructive_hint = true,
-                        .idempotent_hint = true,
-                        .open_world_hint = false},
-        [t](const mcp::ToolContext&, const cJSON* a) {
-          json::Json args = Args();
-          CopyMember(a, "project_path", args.get(), "path");
-          CopyMember(a, "keys", args.get(), "keys");
-          return RunOp(*t, "env", args, AsIs);
-        });
+  b.Add(
+      "inject_env", "Write keys into a project's .env",
+      "Writes keys into project_path/.env as NAME=value lines (the name upper-cased, e.g. "
+      "openai-prod → OPENAI_PROD) and adds .env to .gitignore. keycell's enclave writes the "
+      "values into the file; this tool returns only what was written. Without keys, the keys "
+      "assigned to the project (assign_key) are written. Only keys sealed as exportable are "
+      "written; otherwise nothing is and .env stays unchanged.",
+      Object(Prop("project_path", Described(R"("type":"string","minLength":1,"maxLength":4096)",
+                                            "The project's absolute directory path")) +
+                 "," +
+                 Prop("keys",
+                      Described(
+                          R"("type":"array","items":{"type":"string","minLength":1},"maxItems":64)",
+                          "Key names; default: the keys assigned to the project")),
+             R"("project_path")"),
+      Object(Prop("written", kInt) + "," + Prop("skipped", kStrings) + "," + Prop("file", kStr) +
+                 "," + Prop("gitignore_updated", kBool),
+             R"("written","skipped")", false),
+      // Rewrites the lines it owns in .env; a repeat writes the same lines again.
+      ToolAnnotations{.read_only_hint = false,
+                      .destructive_hint = true,
+                      .idempotent_hint = true,
+                      .open_world_hint = false},
+      [t](const mcp::ToolContext&, const cJSON* a) {
+        json::Json args = Args();
+        CopyMember(a, "project_path", args.get(), "path");
+        CopyMember(a, "keys", args.get(), "keys");
+        return RunOp(*t, "env", args, AsIs);
+      });
 
-  b.Add("get_key", "Get a key",
-        "Returns a key's value only if its sealed policy allows revealing it to this caller "
-        "(the reveal is audited); otherwise an error with the key's masked metadata, pointing "
-        "at proxy_request (keycell injects the key into an HTTP request), inject_env or "
-        "`keycell run`, which use the key without showing it.",
-        Object(Prop("name", kCredentialName), R"("name")"),
-        Object(Prop("name", kStr) + "," + Prop("provider", kStr) + "," + Prop("env", kStr) + "," +
-                   Prop("version", kInt) + "," + Prop("rotated_at", kTime) + "," +
-                   Prop("expires_at", kTime) + "," + Prop("masked_value", kStr) + "," +
-                   Prop("value", kStr) + "," + Prop("encoding", kStr) + "," +
-                   Prop("revealed", kBool),
-               R"("name","revealed")", false),
-        kReadOnly, [t](const mcp::ToolContext&, const cJSON* a) {
-          json::Json args = Args();
-          CopyMember(a, "name", args.get(), "name");
-          OpResult shown = t->Run("show", args);
-          if (!shown.ok) return OpError(shown);
-          const cJSON* s = shown.result.get();
-          const std::string name(json::GetString(s, "name").value_or(""));
-          json::Json out = json::MakeObject();
-          for (const char* k : {"name", "provider", "env", "version", "rotated_at", "expires_at"})
-            CopyMember(s, k, out.get(), k);
-          // Ask the enclave only when the stored policy says it might say yes: a refusal
-          // would leave a denied reveal in the audit trail for every lookup.
-          const bool revealable =
-              json::GetBool(json::GetObject(s, "policy"), "revealable").value_or(false);
-          std::string refusal = "policy_denied: " + UseInsteadHint(name);
-          if (revealable) {
-            auto revealed = RevealThroughPipe(*t, name, "get_key over MCP");
-            if (!revealed.ok())
-              return ToolResult::Error(std::string("internal: ") + revealed.status().where());
-            if (revealed->op.ok) {
-              SetValue(out.get(), revealed->value, false);
-              (void)json::SetBool(out.get(), "revealed", true);
-              return ToolResult::Structured(std::move(out));
-            }
-            if (revealed->op.error.code != "policy_denied") return OpError(revealed->op);
+  b.Add(
+      "get_key", "Get a key",
+      "Returns a key's value only if its sealed policy allows revealing it to this caller "
+      "(the reveal is audited); otherwise an error with the key's masked metadata, pointing "
+      "at proxy_request (keycell injects the key into an HTTP request), inject_env or "
+      "`keycell run`, which use the key without showing it.",
+      Object(Prop("name", kCredentialName), R"("name")"),
+      Object(Prop("name", kStr) + "," + Prop("provider", kStr) + "," + Prop("env", kStr) + "," +
+                 Prop("version", kInt) + "," + Prop("rotated_at", kTime) + "," +
+                 Prop("expires_at", kTime) + "," + Prop("masked_value", kStr) + "," +
+                 Prop("value", kStr) + "," + Prop("encoding", kStr) + "," + Prop("revealed", kBool),
+             R"("name","revealed")", false),
+      kReadOnly, [t](const mcp::ToolContext&, const cJSON* a) {
+        json::Json args = Args();
+        CopyMember(a, "name", args.get(), "name");
+        OpResult shown = t->Run("show", args);
+        if (!shown.ok) return OpError(shown);
+        const cJSON* s = shown.result.get();
+        const std::string name(json::GetString(s, "name").value_or(""));
+        json::Json out = json::MakeObject();
+        for (const char* k : {"name", "provider", "env", "version", "rotated_at", "expires_at"})
+          CopyMember(s, k, out.get(), k);
+        // Ask the enclave only when the stored policy says it might say yes: a refusal
+        // would leave a denied reveal in the audit trail for every lookup.
+        const bool revealable =
+            json::GetBool(json::GetObject(s, "policy"), "revealable").value_or(false);
+        std::string refusal = "policy_denied: " + UseInsteadHint(name);
+        if (revealable) {
+          auto revealed = RevealThroughPipe(*t, name, "get_key over MCP");
+          if (!revealed.ok())
+            return ToolResult::Error(std::string("internal: ") + revealed.status().where());
+          if (revealed->op.ok) {
+            SetValue(out.get(), revealed->value, false);
+            (void)json::SetBool(out.get(), "revealed", true);
+            return ToolResult::Structured(std::move(out));
           }
-          (void)json::SetString(out.get(), "masked_value", kMask);
-          (void)json::SetBool(out.get(), "revealed", false);
-          ToolResult err = ToolResult::Error(refusal + " Masked metadata follows.");
-          if (auto text = json::Print(out.get()); text.ok()) err.text.push_back(std::move(*text));
-          err.structured = std::move(out);
-          return err;
-        });
+          if (revealed->op.error.code != "policy_denied") return OpError(revealed->op);
+        }
+        (void)json::SetString(out.get(), "masked_value", kMask);
+        (void)json::SetBool(out.get(), "revealed", false);
+        ToolResult err = ToolResult::Error(refusal + " Masked metadata follows.");
+        if (auto text = json::Print(out.get()); text.ok()) err.text.push_back(std::move(*text));
+        err.structured = std::move(out);
+        return err;
+      });
 }
 
 // ---- AgentKeys ---------------------------------------------------------------------
@@ -409,68 +362,72 @@ struct CredentialType {
   const char* inject;  // policy_spec.h's recipe; NAME is appended for header/query
 };
 constexpr CredentialType kCredentialTypes[] = {
-    {"API_KEY", "bearer"},          {"BASIC_AUTH", "basic"},    {"COOKIE", "cookie"},
-    {"CUSTOM_HEADER", "header:"},  {"QUERY_PARAM", "query:"},
+    {"API_KEY", "bearer"},        {"BASIC_AUTH", "basic"},   {"COOKIE", "cookie"},
+    {"CUSTOM_HEADER", "header:"}, {"QUERY_PARAM", "query:"},
 };
 
 void AddAgentKeysValueTools(Builder& b) {
   const Tools* t = &b.t;
-  b.Add("create_credential", "Create a credential",
-        "Creates a credential sealed in keycell's enclave, which injects it into proxied "
-        "requests to the given hosts: API_KEY as Authorization: Bearer, BASIC_AUTH (value "
-        "user:password) as Authorization: Basic, COOKIE (value name=value; ...) as Cookie, "
-        "CUSTOM_HEADER as the header header_name, QUERY_PARAM as the URL parameter param_name. "
-        "The value is never returned; agents use the credential through proxy_request or "
-        "assign_credential's proxy token.",
-        Object(Prop("name", kCredentialName) + "," +
-                   Prop("type", R"({"type":"string","enum":["API_KEY","BASIC_AUTH","COOKIE","CUSTOM_HEADER","QUERY_PARAM"],"default":"API_KEY"})") +
-                   "," + Prop("value", kValue) + "," +
-                   Prop("hosts",
-                        Described(R"("type":"array","items":{"type":"string","minLength":1},"maxItems":16)",
-                                  "Hosts it may be sent to, e.g. api.resend.com or *.example.com; "
-                                  "default: the provider's")) +
-                   "," +
-                   Prop("provider", Described(R"("type":"string","maxLength":64)",
-                                              "A known provider (openai, stripe, ...) sets the "
-                                              "host and recipe")) +
-                   "," +
-                   Prop("header_name",
-                        Described(R"("type":"string","minLength":1,"maxLength":64)",
-                                  "For CUSTOM_HEADER: the header, e.g. x-api-key")) +
-                   "," +
-                   Prop("param_name", Described(R"("type":"string","minLength":1,"maxLength":64)",
-                                                "For QUERY_PARAM: the parameter, e.g. key")),
-               R"("name","value")"),
-        kKeyResult, kCreates, [t](const mcp::ToolContext&, const cJSON* a) {
-          const std::string type(json::GetString(a, "type").value_or("API_KEY"));
-          std::string inject;
-          for (const CredentialType& c : kCredentialTypes)
-            if (type == c.type) inject = c.inject;
-          if (type == "CUSTOM_HEADER" || type == "QUERY_PARAM") {
-            const char* field = type == "CUSTOM_HEADER" ? "header_name" : "param_name";
-            const auto n = json::GetString(a, field);
-            if (!n) return FieldError(field, "required for type " + type);
-            inject += std::string(*n);
-          }
-          const bool has_provider = !json::GetString(a, "provider").value_or("").empty();
-          if (json::ChildCount(json::GetArray(a, "hosts")) == 0 && !has_provider)
-            return FieldError("hosts",
-                              "give the hosts this credential may be sent to (or a known provider)");
-          json::Json policy = json::MakeObject();
-          CopyMember(a, "hosts", policy.get(), "hosts");
-          // A provider's own recipe wins for the default type only.
-          if (!(has_provider && !json::GetMember(a, "type")))
-            (void)json::SetString(policy.get(), "inject", inject);
-          json::Json args = Args();
-          CopyMember(a, "name", args.get(), "name");
-          CopyMember(a, "provider", args.get(), "provider");
-          (void)json::Set(args.get(), "policy", std::move(policy));
-          const std::string name(json::GetString(a, "name").value_or(""));
-          return RunWithValue(*t, "add", args, a, "value", false, [&](OpResult r) {
-            if (!r.ok) return AddError(r, name, "delete it first or pick another name");
-            return ToolResult::Structured(std::move(r.result));
-          });
+  b.Add(
+      "create_credential", "Create a credential",
+      "Creates a credential sealed in keycell's enclave, which injects it into proxied "
+      "requests to the given hosts: API_KEY as Authorization: Bearer, BASIC_AUTH (value "
+      "user:password) as Authorization: Basic, COOKIE (value name=value; ...) as Cookie, "
+      "CUSTOM_HEADER as the header header_name, QUERY_PARAM as the URL parameter param_name. "
+      "The value is never returned; agents use the credential through proxy_request or "
+      "assign_credential's proxy token.",
+      Object(
+          Prop("name", kCredentialName) + "," +
+              Prop(
+                  "type",
+                  R"({"type":"string","enum":["API_KEY","BASIC_AUTH","COOKIE","CUSTOM_HEADER","QUERY_PARAM"],"default":"API_KEY"})") +
+              "," + Prop("value", kValue) + "," +
+              Prop("hosts",
+                   Described(
+                       R"("type":"array","items":{"type":"string","minLength":1},"maxItems":16)",
+                       "Hosts it may be sent to, e.g. api.resend.com or *.example.com; "
+                       "default: the provider's")) +
+              "," +
+              Prop("provider", Described(R"("type":"string","maxLength":64)",
+                                         "A known provider (openai, stripe, ...) sets the "
+                                         "host and recipe")) +
+              "," +
+              Prop("header_name", Described(R"("type":"string","minLength":1,"maxLength":64)",
+                                            "For CUSTOM_HEADER: the header, e.g. x-api-key")) +
+              "," +
+              Prop("param_name", Described(R"("type":"string","minLength":1,"maxLength":64)",
+                                           "For QUERY_PARAM: the parameter, e.g. key")),
+          R"("name","value")"),
+      kKeyResult, kCreates, [t](const mcp::ToolContext&, const cJSON* a) {
+        const std::string type(json::GetString(a, "type").value_or("API_KEY"));
+        std::string inject;
+        for (const CredentialType& c : kCredentialTypes)
+          if (type == c.type) inject = c.inject;
+        if (type == "CUSTOM_HEADER" || type == "QUERY_PARAM") {
+          const char* field = type == "CUSTOM_HEADER" ? "header_name" : "param_name";
+          const auto n = json::GetString(a, field);
+          if (!n) return FieldError(field, "required for type " + type);
+          inject += std::string(*n);
+        }
+        const bool has_provider = !json::GetString(a, "provider").value_or("").empty();
+        if (json::ChildCount(json::GetArray(a, "hosts")) == 0 && !has_provider)
+          return FieldError("hosts",
+                            "give the hosts this credential may be sent to (or a known provider)");
+        json::Json policy = json::MakeObject();
+        CopyMember(a, "hosts", policy.get(), "hosts");
+        // A provider's own recipe wins for the default type only.
+        if (!(has_provider && !json::GetMember(a, "type")))
+          (void)json::SetString(policy.get(), "inject", inject);
+        json::Json args = Args();
+        CopyMember(a, "name", args.get(), "name");
+        CopyMember(a, "provider", args.get(), "provider");
+        (void)json::Set(args.get(), "policy", std::move(policy));
+        const std::string name(json::GetString(a, "name").value_or(""));
+        return RunWithValue(*t, "add", args, a, "value", false, [&](OpResult r) {
+          if (!r.ok) return AddError(r, name, "delete it first or pick another name");
+          return ToolResult::Structured(std::move(r.result));
         });
+      });
 }
 
 // ---- vault_secret ------------------------------------------------------------------
@@ -507,7 +464,8 @@ ToolResult SecretPut(const Tools& t, const cJSON* a, const std::string& name, bo
   CopyMember(a, "tags", args.get(), "tags");
   if (auto at = json::GetString(a, "expiresAt")) {
     const auto t_at = ParseRfc3339(*at);
-    if (!t_at) return FieldError("expiresAt", "not an RFC 3339 date-time (e.g. 2027-01-31T12:00:00Z)");
+    if (!t_at)
+      return FieldError("expiresAt", "not an RFC 3339 date-time (e.g. 2027-01-31T12:00:00Z)");
     if (*t_at <= NowSeconds()) return FieldError("expiresAt", "is in the past");
     (void)json::SetInt(args.get(), "expires_at", *t_at);
   }
@@ -531,14 +489,16 @@ ToolResult SecretGet(const Tools& t, const cJSON* a, const std::string& name) {
   const bool reveal = json::GetBool(a, "reveal").value_or(false);
   const std::string purpose(json::GetString(a, "purpose").value_or(""));
   if (reveal && purpose.find_first_not_of(" \t") == std::string::npos)
-    return FieldError("purpose", "required when reveal is true (it is recorded in the audit trail)");
+    return FieldError("purpose",
+                      "required when reveal is true (it is recorded in the audit trail)");
   json::Json args = Args();
   (void)json::SetString(args.get(), "name", name);
   OpResult shown = t.Run("show", args);
   if (!shown.ok) return OpError(shown);
   json::Json out = SecretMeta(shown.result.get());
   for (const cJSON* v : json::Children(json::GetArray(shown.result.get(), "versions")))
-    if (json::GetBool(v, "current").value_or(false)) CopyMember(v, "fingerprint", out.get(), "fingerprint");
+    if (json::GetBool(v, "current").value_or(false))
+      CopyMember(v, "fingerprint", out.get(), "fingerprint");
   if (!reveal) {
     (void)json::SetString(out.get(), "masked_value", kMask);
     (void)json::SetBool(out.get(), "revealed", false);
@@ -548,7 +508,8 @@ ToolResult SecretGet(const Tools& t, const cJSON* a, const std::string& name) {
     return ToolResult::Structured(WithAction("get", std::move(out)));
   }
   auto revealed = RevealThroughPipe(t, name, purpose);
-  if (!revealed.ok()) return ToolResult::Error(std::string("internal: ") + revealed.status().where());
+  if (!revealed.ok())
+    return ToolResult::Error(std::string("internal: ") + revealed.status().where());
   if (!revealed->op.ok) {
     if (revealed->op.error.code == "policy_denied")
       return ToolResult::Error("policy_denied: " + UseInsteadHint(name));
@@ -562,6 +523,13 @@ ToolResult SecretGet(const Tools& t, const cJSON* a, const std::string& name) {
 
 ToolResult VaultSecret(const Tools& t, const cJSON* a) {
   const std::string action(json::GetString(a, "action").value_or(""));
+  const bool takes_value = action == "put" || action == "rotate";
+  if (!takes_value && json::GetMember(a, "value") != nullptr) {
+    // A value sent with get/list/delete is not used; do not keep it around either.
+    std::string why;
+    (void)TakeValue(a, "value", false, &why);
+    return FieldError("value", "only put and rotate take a value");
+  }
   if (action == "list") {
     OpResult r = t.Run("list", Args());
     if (!r.ok) return OpError(r);
@@ -572,14 +540,8 @@ ToolResult VaultSecret(const Tools& t, const cJSON* a) {
   }
   const std::string name(json::GetString(a, "name").value_or(""));
   if (name.empty()) return FieldError("name", "required for action " + action);
-  const bool takes_value = action == "put" || action == "rotate";
-  if (takes_value && !json::GetString(a, "value")) return FieldError("value", "required for action " + action);
-  if (!takes_value && json::GetMember(a, "value") != nullptr) {
-    // A value sent with get/delete is not used; do not keep it around either.
-    std::string why;
-    (void)TakeValue(a, "value", false, &why);
-    return FieldError("value", "only put and rotate take a value");
-  }
+  if (takes_value && !json::GetString(a, "value"))
+    return FieldError("value", "required for action " + action);
   if (action == "put") return SecretPut(t, a, name, false);
   if (action == "rotate") return SecretPut(t, a, name, true);
   if (action == "get") return SecretGet(t, a, name);
@@ -608,23 +570,30 @@ void AddVaultSecretTools(Builder& b) {
       Object(
           Prop("action", R"({"type":"string","enum":["put","get","list","rotate","delete"]})") +
               "," +
-              Prop("name", Described(R"("type":"string","minLength":1,"maxLength":128)",
-                                     "The secret's name, e.g. openai/default_api_key; not for list")) +
+              Prop("name",
+                   Described(R"("type":"string","minLength":1,"maxLength":128)",
+                             "The secret's name, e.g. openai/default_api_key; not for list")) +
               "," +
               Prop("value", Described(R"("type":"string")",
                                       "For put and rotate: the value (at most 64 KiB decoded)")) +
               "," +
               Prop("encoding", R"({"type":"string","enum":["utf-8","base64"],"default":"utf-8"})") +
-              "," + Prop("mode", R"({"type":"string","enum":["create","upsert"],"default":"upsert"})") +
               "," +
-              Prop("allowedAgentIds",
-                   Described(R"("type":"array","items":{"type":"string","minLength":1,"maxLength":64},"maxItems":32)",
-                             "Agent ids (agt_...) that may reveal it; none when omitted")) +
+              Prop("mode", R"({"type":"string","enum":["create","upsert"],"default":"upsert"})") +
+              "," +
+              Prop(
+                  "allowedAgentIds",
+                  Described(
+                      R"("type":"array","items":{"type":"string","minLength":1,"maxLength":64},"maxItems":32)",
+                      "Agent ids (agt_...) that may reveal it; none when omitted")) +
               "," +
               Prop("description", Described(R"("type":"string","maxLength":1024)", "A note")) +
               "," +
-              Prop("tags", Described(R"("type":"array","items":{"type":"string","minLength":1,"maxLength":64},"maxItems":16)",
-                                     "Labels")) +
+              Prop(
+                  "tags",
+                  Described(
+                      R"("type":"array","items":{"type":"string","minLength":1,"maxLength":64},"maxItems":16)",
+                      "Labels")) +
               "," +
               Prop("expiresAt", Described(R"("type":"string","minLength":1,"maxLength":64)",
                                           "RFC 3339 date-time after which it cannot be used")) +
@@ -632,8 +601,9 @@ void AddVaultSecretTools(Builder& b) {
               Prop("reveal", Described(R"("type":"boolean","default":false)",
                                        "For get: return the plaintext (needs purpose)")) +
               "," +
-              Prop("purpose", Described(R"("type":"string","minLength":1,"maxLength":200)",
-                                        "Why the plaintext is needed; recorded in the audit trail")),
+              Prop("purpose",
+                   Described(R"("type":"string","minLength":1,"maxLength":200)",
+                             "Why the plaintext is needed; recorded in the audit trail")),
           R"("action")"),
       Object(Prop("action", kStr) + "," + Prop("name", kStr) + "," + Prop("version", kInt) + "," +
                  Prop("description", kStr) + "," + Prop("tags", kStrings) + "," +
@@ -656,12 +626,12 @@ void AddVaultSecretTools(Builder& b) {
         "`keycell rollback`). Only metadata is returned: the value is never seen outside the "
         "enclave. Default: 32 characters of A-Z a-z 0-9.",
         Object(Prop("name", kCredentialName) + "," +
-                   Prop("length", Described(R"("type":"integer","minimum":1,"maximum":4096,"default":32)",
-                                            "How many characters")) +
+                   Prop("length",
+                        Described(R"("type":"integer","minimum":1,"maximum":4096,"default":32)",
+                                  "How many characters")) +
                    "," +
-                   Prop("alphabet",
-                        Described(R"("type":"string","minLength":2,"maxLength":256)",
-                                  "Printable ASCII characters to draw from")),
+                   Prop("alphabet", Described(R"("type":"string","minLength":2,"maxLength":256)",
+                                              "Printable ASCII characters to draw from")),
                R"("name")"),
         Object(Prop("name", kStr) + "," + Prop("version", kInt) + "," + Prop("fingerprint", kStr) +
                    "," + Prop("length", kInt) + "," + Prop("generated", kBool),

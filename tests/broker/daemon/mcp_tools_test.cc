@@ -9,13 +9,13 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <fstream>
-#include <sstream>
-
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -216,9 +216,9 @@ std::set<std::string> Names(const cJSON* tools) {
   return out;
 }
 
-const std::set<std::string> kPushkey = {"unlock_vault",  "lock_vault", "list_keys",  "get_key",
-                                        "check_health",  "list_projects", "assign_key", "add_key",
-                                        "rotate_key",    "inject_env"};
+const std::set<std::string> kPushkey = {"unlock_vault", "lock_vault",    "list_keys",  "get_key",
+                                        "check_health", "list_projects", "assign_key", "add_key",
+                                        "rotate_key",   "inject_env"};
 const std::set<std::string> kAgentKeys = {
     "list_credentials", "delete_credential", "list_agents",   "create_agent",
     "delete_agent",     "assign_credential", "proxy_request", "create_credential"};
@@ -252,7 +252,7 @@ TEST_F(McpToolsTest, ToolsListShowsTheEnabledSetsWithSchemasAndAnnotations) {
                                            "check_health", "list_projects"};
     EXPECT_EQ(read_only, readers.count(name) == 1) << name;
     const std::set<std::string> destroyers = {
-        "delete_credential", "delete_agent", "assign_credential", "proxy_request", "add_key",
+        "delete_credential", "delete_agent", "assign_credential", "proxy_request",   "add_key",
         "rotate_key",        "inject_env",   "vault_secret",      "rotate_and_store"};
     if (!read_only) {
       EXPECT_EQ(json::GetBool(ann, "destructiveHint"),
@@ -278,14 +278,13 @@ TEST_F(McpToolsTest, ToolsListShowsTheEnabledSetsWithSchemasAndAnnotations) {
   EXPECT_EQ(params("proxy_request"),
             (std::set<std::string>{"credential", "token", "url", "method", "headers", "body"}));
 
-  EXPECT_EQ(params("add_key"), (std::set<std::string>{"name", "value", "provider", "env", "notes",
-                                                       "overwrite"}));
+  EXPECT_EQ(params("add_key"),
+            (std::set<std::string>{"name", "value", "provider", "env", "notes", "overwrite"}));
   EXPECT_EQ(params("rotate_key"), (std::set<std::string>{"name", "new_value"}));
   EXPECT_EQ(params("inject_env"), (std::set<std::string>{"project_path", "keys"}));
   EXPECT_EQ(params("vault_secret"),
-            (std::set<std::string>{"action", "name", "value", "encoding", "mode",
-                                   "allowedAgentIds", "description", "tags", "expiresAt",
-                                   "reveal", "purpose"}));
+            (std::set<std::string>{"action", "name", "value", "encoding", "mode", "allowedAgentIds",
+                                   "description", "tags", "expiresAt", "reveal", "purpose"}));
   EXPECT_EQ(params("rotate_and_store"), (std::set<std::string>{"name", "length", "alphabet"}));
   const std::set<std::string> create = params("create_credential");
   for (const char* p : {"name", "type", "value"}) EXPECT_EQ(create.count(p), 1u) << p;
@@ -599,6 +598,32 @@ TEST_F(McpProxyToolTest, ProxyRequestInjectsTheCredentialAndRedactsTheEcho) {
   vault_->SetProxy(nullptr);
 }
 
+// create_credential's value reaches the upstream as the recipe says (here a custom
+// header), and only there: not in the creating reply, not in the proxied reply.
+TEST_F(McpProxyToolTest, CreateCredentialThenProxyRequestInjectsTheValue) {
+  const std::string host = "localhost:" + std::to_string(upstream_->port());
+  ProxyChannels channels(*enclave_);
+  ProxyService proxy(*vault_, channels, *dispatcher_, proxy::RouteConfig{}, ProxySettings{});
+  vault_->SetProxy(&proxy);
+  auto session = Open(owner_);
+  Called created = Call(*session, "create_credential",
+                        R"({"name": "claude", "type": "CUSTOM_HEADER", "header_name": "x-api-key",
+                            "value": ")" +
+                            std::string(kCanary) + R"(", "hosts": [")" + host + R"("]})");
+  ASSERT_FALSE(created.is_error) << created.text;
+  EXPECT_EQ(created.raw.find(kCanary), std::string::npos);
+  Called r =
+      Call(*session, "proxy_request",
+           R"({"credential": "claude", "url": ")" + upstream_->Url("localhost", "/echo") + R"("})");
+  ASSERT_FALSE(r.is_error) << r.text;
+  ASSERT_TRUE(upstream_->WaitForRequests(1));
+  const test::RecordedRequest got = upstream_->requests().back();
+  ASSERT_NE(got.Header("x-api-key"), nullptr);
+  EXPECT_EQ(*got.Header("x-api-key"), kCanary);
+  EXPECT_EQ(r.raw.find(kCanary), std::string::npos);
+  vault_->SetProxy(nullptr);
+}
+
 // ---- The tools that carry values ---------------------------------------------------
 
 std::string ReadFile(const std::string& path) {
@@ -673,8 +698,8 @@ TEST_F(McpToolsTest, AddKeyStoresTheValueTheEnclaveWritesIntoDotEnv) {
   EXPECT_EQ(added.raw.find(kCanary), std::string::npos);
 
   const std::string second = "sk-second-canary-5521";
-  Called again = Call(*session, "add_key",
-                      R"({"name": "openai-prod", "value": ")" + second + R"("})");
+  Called again =
+      Call(*session, "add_key", R"({"name": "openai-prod", "value": ")" + second + R"("})");
   EXPECT_TRUE(again.is_error);
   EXPECT_NE(again.text.find("exists"), std::string::npos) << again.text;
   EXPECT_NE(again.text.find("overwrite"), std::string::npos) << again.text;
@@ -704,8 +729,8 @@ TEST_F(McpToolsTest, AddKeyStoresTheValueTheEnclaveWritesIntoDotEnv) {
                   PipeWith("sk-stripe-canary"))
                   .ok);
   const std::string before = ReadFile(project + "/.env");
-  Called refused = Call(*session, "inject_env",
-                        R"({"project_path": ")" + project + R"(", "keys": ["stripe"]})");
+  Called refused =
+      Call(*session, "inject_env", R"({"project_path": ")" + project + R"(", "keys": ["stripe"]})");
   EXPECT_TRUE(refused.is_error);
   EXPECT_NE(refused.text.find("cannot be exported"), std::string::npos) << refused.text;
   EXPECT_EQ(ReadFile(project + "/.env"), before);
@@ -720,9 +745,9 @@ TEST_F(McpToolsTest, AddKeyStoresTheValueTheEnclaveWritesIntoDotEnv) {
 
 TEST_F(McpToolsTest, RotateKeyStoresANewVersion) {
   auto session = Open(owner_);
-  ASSERT_FALSE(Call(*session, "add_key", R"({"name": "svc", "value": ")" + std::string(kCanary) +
-                                             R"("})")
-                   .is_error);
+  ASSERT_FALSE(
+      Call(*session, "add_key", R"({"name": "svc", "value": ")" + std::string(kCanary) + R"("})")
+          .is_error);
   const std::string next = "rotated-canary-77aa";
   Called rotated =
       Call(*session, "rotate_key", R"({"name": "svc", "new_value": ")" + next + R"("})");
@@ -767,8 +792,8 @@ TEST_F(McpToolsTest, ValueToolsRefuseRolesScopesAndALockedVault) {
   Called outside = Call(*agent, "add_key", R"({"name": "stripe/x", "value": "v-canary-2"})");
   EXPECT_TRUE(outside.is_error);
   EXPECT_NE(outside.text.find("outside the agent's scopes"), std::string::npos) << outside.text;
-  Called inside =
-      Call(*agent, "vault_secret", R"({"action": "put", "name": "openai/x", "value": "v-canary-3"})");
+  Called inside = Call(*agent, "vault_secret",
+                       R"({"action": "put", "name": "openai/x", "value": "v-canary-3"})");
   ASSERT_FALSE(inside.is_error) << inside.text;
 
   ASSERT_TRUE(enclave_->Lock().ok());
@@ -803,20 +828,23 @@ TEST_F(McpToolsTest, VaultSecretPutGetListRotateDelete) {
   EXPECT_TRUE(twice.is_error);
   EXPECT_NE(twice.text.find("exists"), std::string::npos) << twice.text;
   EXPECT_NE(twice.text.find("upsert"), std::string::npos) << twice.text;
-  Called upsert = Call(*session, "vault_secret",
-                       R"({"action": "put", "name": "openai/default_api_key", "value": "v2-canary"})");
+  Called upsert =
+      Call(*session, "vault_secret",
+           R"({"action": "put", "name": "openai/default_api_key", "value": "v2-canary"})");
   ASSERT_FALSE(upsert.is_error) << upsert.text;
   EXPECT_EQ(json::GetInt(upsert.structured.get(), "version"), 2);
 
-  Called got = Call(*session, "vault_secret", R"({"action": "get", "name": "openai/default_api_key"})");
+  Called got =
+      Call(*session, "vault_secret", R"({"action": "get", "name": "openai/default_api_key"})");
   ASSERT_FALSE(got.is_error) << got.text;
   EXPECT_EQ(Str(got.structured, "masked_value"), "********");
   EXPECT_EQ(json::GetBool(got.structured.get(), "revealed"), false);
   EXPECT_FALSE(Str(got.structured, "fingerprint").empty());
   EXPECT_EQ(json::GetMember(got.structured.get(), "value"), nullptr);
 
-  Called no_purpose = Call(*session, "vault_secret",
-                           R"({"action": "get", "name": "openai/default_api_key", "reveal": true})");
+  Called no_purpose =
+      Call(*session, "vault_secret",
+           R"({"action": "get", "name": "openai/default_api_key", "reveal": true})");
   EXPECT_TRUE(no_purpose.is_error);
   EXPECT_NE(no_purpose.text.find("arguments.purpose"), std::string::npos) << no_purpose.text;
   // No allowedAgentIds at put: nobody may reveal it, the owner neither.
@@ -832,8 +860,9 @@ TEST_F(McpToolsTest, VaultSecretPutGetListRotateDelete) {
   ASSERT_FALSE(list.is_error) << list.text;
   EXPECT_EQ(json::ChildCount(json::GetArray(list.structured.get(), "secrets")), 1u);
 
-  Called rotated = Call(*session, "vault_secret",
-                        R"({"action": "rotate", "name": "openai/default_api_key", "value": "v3-canary"})");
+  Called rotated =
+      Call(*session, "vault_secret",
+           R"({"action": "rotate", "name": "openai/default_api_key", "value": "v3-canary"})");
   ASSERT_FALSE(rotated.is_error) << rotated.text;
   EXPECT_EQ(json::GetInt(rotated.structured.get(), "version"), 3);
   Called no_value =
@@ -844,8 +873,9 @@ TEST_F(McpToolsTest, VaultSecretPutGetListRotateDelete) {
   Called no_name = Call(*session, "vault_secret", R"({"action": "get"})");
   EXPECT_TRUE(no_name.is_error);
   EXPECT_NE(no_name.text.find("arguments.name"), std::string::npos) << no_name.text;
-  Called stray = Call(*session, "vault_secret",
-                      R"({"action": "delete", "name": "openai/default_api_key", "value": "v4-canary"})");
+  Called stray =
+      Call(*session, "vault_secret",
+           R"({"action": "delete", "name": "openai/default_api_key", "value": "v4-canary"})");
   EXPECT_TRUE(stray.is_error);
   EXPECT_NE(stray.text.find("arguments.value"), std::string::npos) << stray.text;
   EXPECT_EQ(stray.raw.find("v4-canary"), std::string::npos);
@@ -857,7 +887,8 @@ TEST_F(McpToolsTest, VaultSecretPutGetListRotateDelete) {
       Call(*session, "vault_secret", R"({"action": "delete", "name": "openai/default_api_key"})");
   ASSERT_FALSE(deleted.is_error) << deleted.text;
   EXPECT_EQ(json::GetBool(deleted.structured.get(), "deleted"), true);
-  Called gone = Call(*session, "vault_secret", R"({"action": "get", "name": "openai/default_api_key"})");
+  Called gone =
+      Call(*session, "vault_secret", R"({"action": "get", "name": "openai/default_api_key"})");
   EXPECT_TRUE(gone.is_error);
   EXPECT_NE(gone.text.find("not_found"), std::string::npos) << gone.text;
   for (const Called* c : {&created, &twice, &upsert, &got, &denied, &list, &rotated})
@@ -915,15 +946,17 @@ TEST_F(McpToolsTest, VaultSecretRevealFollowsTheSealedPolicy) {
   // Binary values: base64 in, base64 out (and base64 when the bytes are not text).
   ASSERT_FALSE(Call(*owner, "vault_secret",
                     R"({"action": "put", "name": "bin", "value": "AAEC/w==", "encoding": "base64",
-                        "allowedAgentIds": [")" + std::string(kAgentId) + R"("]})")
+                        "allowedAgentIds": [")" +
+                        std::string(kAgentId) + R"("]})")
                    .is_error);
   Called bin = Call(*agent, "vault_secret",
                     R"({"action": "get", "name": "bin", "reveal": true, "purpose": "p"})");
   ASSERT_FALSE(bin.is_error) << bin.text;
   EXPECT_EQ(Str(bin.structured, "value"), "AAEC/w==");
   EXPECT_EQ(Str(bin.structured, "encoding"), "base64");
-  Called bad = Call(*owner, "vault_secret",
-                    R"({"action": "put", "name": "bin2", "value": "not base64!", "encoding": "base64"})");
+  Called bad =
+      Call(*owner, "vault_secret",
+           R"({"action": "put", "name": "bin2", "value": "not base64!", "encoding": "base64"})");
   EXPECT_TRUE(bad.is_error);
   EXPECT_NE(bad.text.find("arguments.value: not valid base64"), std::string::npos) << bad.text;
 }
@@ -946,9 +979,9 @@ TEST_F(McpToolsTest, VaultSecretCapsValuesAt64KiB) {
   EXPECT_NE(over.text.find("arguments.value: over the 64 KiB cap"), std::string::npos) << over.text;
   EXPECT_LT(over.raw.size(), 2000u);
   const std::string over_b64(87384, 'A');  // 65538 bytes decoded
-  Called over_decoded =
-      Call(*owner, "vault_secret",
-           R"({"action": "put", "name": "big3", "encoding": "base64", "value": ")" + over_b64 + "\"}");
+  Called over_decoded = Call(
+      *owner, "vault_secret",
+      R"({"action": "put", "name": "big3", "encoding": "base64", "value": ")" + over_b64 + "\"}");
   EXPECT_TRUE(over_decoded.is_error);
   EXPECT_NE(over_decoded.text.find("64 KiB"), std::string::npos) << over_decoded.text;
   Called add = Call(*owner, "add_key", R"({"name": "big4", "value": ")" + max + "z\"}");
@@ -961,12 +994,13 @@ TEST_F(McpToolsTest, VaultSecretCapsValuesAt64KiB) {
 TEST_F(McpToolsTest, VaultSecretExpiresAtIsRfc3339) {
   auto owner = Open(owner_);
   auto put = [&](const std::string& at) {
-    return Call(*owner, "vault_secret",
-                R"({"action": "put", "name": "e", "value": "v-canary", "expiresAt": ")" + at +
-                    R"("})");
+    return Call(
+        *owner, "vault_secret",
+        R"({"action": "put", "name": "e", "value": "v-canary", "expiresAt": ")" + at + R"("})");
   };
-  for (const char* bad : {"tomorrow", "2099-02-30T00:00:00Z", "2099-01-01 00:00:00Z",
-                          "2099-01-01T00:00:00", "2099-01-01T25:00:00Z", "2099-01-01T00:00:00+0100"}) {
+  for (const char* bad :
+       {"tomorrow", "2099-02-30T00:00:00Z", "2099-01-01 00:00:00Z", "2099-01-01T00:00:00",
+        "2099-01-01T25:00:00Z", "2099-01-01T00:00:00+0100"}) {
     Called c = put(bad);
     EXPECT_TRUE(c.is_error) << bad;
     EXPECT_NE(c.text.find("arguments.expiresAt: not an RFC 3339 date-time"), std::string::npos)
@@ -1023,7 +1057,8 @@ TEST_F(McpToolsTest, RotateAndStoreGeneratesTheValueInTheEnclave) {
   for (char c : value) EXPECT_TRUE(isalnum(static_cast<unsigned char>(c))) << value;
   EXPECT_EQ(rotated.raw.find(value), std::string::npos);
 
-  Called ab = Call(*owner, "rotate_and_store", R"({"name": "svc/token", "length": 16, "alphabet": "ab"})");
+  Called ab =
+      Call(*owner, "rotate_and_store", R"({"name": "svc/token", "length": 16, "alphabet": "ab"})");
   ASSERT_FALSE(ab.is_error) << ab.text;
   EXPECT_EQ(json::GetInt(ab.structured.get(), "version"), 3);
   const std::string ab_value = Str(Call(*agent, "vault_secret", reveal).structured, "value");
@@ -1033,7 +1068,8 @@ TEST_F(McpToolsTest, RotateAndStoreGeneratesTheValueInTheEnclave) {
   Called one_char = Call(*owner, "rotate_and_store", R"({"name": "svc/token", "alphabet": "a"})");
   EXPECT_TRUE(one_char.is_error);
   EXPECT_NE(one_char.text.find("arguments.alphabet"), std::string::npos) << one_char.text;
-  Called same_chars = Call(*owner, "rotate_and_store", R"({"name": "svc/token", "alphabet": "aaaa"})");
+  Called same_chars =
+      Call(*owner, "rotate_and_store", R"({"name": "svc/token", "alphabet": "aaaa"})");
   EXPECT_TRUE(same_chars.is_error);
   EXPECT_NE(same_chars.text.find("cannot generate"), std::string::npos) << same_chars.text;
   Called zero = Call(*owner, "rotate_and_store", R"({"name": "svc/token", "length": 0})");
@@ -1048,8 +1084,33 @@ TEST_F(McpToolsTest, RotateAndStoreGeneratesTheValueInTheEnclave) {
                          "version"),
             3);
   int generated = 0;
-  for (const auto& r : Records(audit::actions::kCredentialRotate)) generated += r.detail == "generated";
+  for (const auto& r : Records(audit::actions::kCredentialRotate))
+    generated += r.detail == "generated";
   EXPECT_EQ(generated, 2);
+}
+
+// rotate_and_store seals the generated value under the policy the store has a copy of:
+// a copy edited to grant more (here: reveal) than the sealed policy is refused by the
+// enclave, and nothing is stored.
+TEST_F(McpToolsTest, RotateAndStoreRefusesAStoredPolicyWiderThanTheSealedOne) {
+  AddCredential("svc");
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((data_ + "/keycell.db").c_str(), &db), SQLITE_OK);
+  char* err = nullptr;
+  const int rc = sqlite3_exec(
+      db, "UPDATE credential_versions SET policy = json_set(policy, '$.revealable', json('true'))",
+      nullptr, nullptr, &err);
+  EXPECT_EQ(rc, SQLITE_OK) << (err != nullptr ? err : "");
+  sqlite3_free(err);
+  EXPECT_EQ(sqlite3_changes(db), 1);
+  sqlite3_close(db);
+  auto owner = Open(owner_);
+  Called r = Call(*owner, "rotate_and_store", R"({"name": "svc"})");
+  EXPECT_TRUE(r.is_error);
+  EXPECT_NE(r.text.find("tampered"), std::string::npos) << r.text;
+  OpResult shown = Run(owner_, "show", R"({"name": "svc"})");
+  ASSERT_TRUE(shown.ok);
+  EXPECT_EQ(json::GetInt(shown.result.get(), "latest_version"), 1);
 }
 
 TEST_F(McpToolsTest, CreateCredentialMapsTheTypeToAnInjectionRecipe) {
@@ -1062,8 +1123,9 @@ TEST_F(McpToolsTest, CreateCredentialMapsTheTypeToAnInjectionRecipe) {
                               "hosts": ["api.anthropic.com"]})");
   EXPECT_TRUE(no_header.is_error);
   EXPECT_NE(no_header.text.find("arguments.header_name"), std::string::npos) << no_header.text;
-  Called bad_type = Call(*owner, "create_credential",
-                         R"({"name": "r", "value": "v-canary", "type": "OAUTH", "hosts": ["a.example"]})");
+  Called bad_type =
+      Call(*owner, "create_credential",
+           R"({"name": "r", "value": "v-canary", "type": "OAUTH", "hosts": ["a.example"]})");
   EXPECT_TRUE(bad_type.is_error);
   EXPECT_NE(bad_type.text.find("arguments.type"), std::string::npos) << bad_type.text;
 
@@ -1071,20 +1133,24 @@ TEST_F(McpToolsTest, CreateCredentialMapsTheTypeToAnInjectionRecipe) {
     const char* args;
     const char* inject;
   };
-  for (const Case& c : {
-           Case{R"("name": "resend", "hosts": ["api.resend.com"])", "bearer"},
-           Case{R"("name": "jira", "type": "BASIC_AUTH", "hosts": ["jira.example.com"])", "basic"},
-           Case{R"("name": "x", "type": "COOKIE", "hosts": ["x.com"])", "cookie"},
-           Case{R"("name": "claude", "type": "CUSTOM_HEADER", "header_name": "x-api-key", "hosts": ["api.anthropic.com"])",
-                "header:x-api-key"},
-           Case{R"("name": "maps", "type": "QUERY_PARAM", "param_name": "key", "hosts": ["maps.example.com"])",
-                "query:key"},
-       }) {
-    Called created = Call(*owner, "create_credential",
-                          std::string("{") + c.args + R"(, "value": "v-canary"})");
+  for (
+      const Case& c : {
+          Case{R"("name": "resend", "hosts": ["api.resend.com"])", "bearer"},
+          Case{R"("name": "jira", "type": "BASIC_AUTH", "hosts": ["jira.example.com"])", "basic"},
+          Case{R"("name": "x", "type": "COOKIE", "hosts": ["x.com"])", "cookie"},
+          Case{
+              R"("name": "claude", "type": "CUSTOM_HEADER", "header_name": "x-api-key", "hosts": ["api.anthropic.com"])",
+              "header:x-api-key"},
+          Case{
+              R"("name": "maps", "type": "QUERY_PARAM", "param_name": "key", "hosts": ["maps.example.com"])",
+              "query:key"},
+      }) {
+    Called created =
+        Call(*owner, "create_credential", std::string("{") + c.args + R"(, "value": "v-canary"})");
     ASSERT_FALSE(created.is_error) << c.args << ": " << created.text;
     EXPECT_EQ(created.raw.find("v-canary"), std::string::npos);
-    OpResult shown = Run(owner_, "show", R"({"name": ")" + Str(created.structured, "name") + R"("})");
+    OpResult shown =
+        Run(owner_, "show", R"({"name": ")" + Str(created.structured, "name") + R"("})");
     ASSERT_TRUE(shown.ok);
     EXPECT_EQ(json::GetString(json::GetObject(shown.result.get(), "policy"), "inject"), c.inject)
         << c.args;
@@ -1112,23 +1178,28 @@ TEST_F(McpToolsTest, ValuesInArgumentsLeaveNoPlaintextBehind) {
                                              "cnry-put-8c9d0e1f", "cnry-vs-rotate-2a3b4c5d",
                                              "cnry-create-6e7f8a9b"};
   std::vector<Called> replies;
-  replies.push_back(Call(*owner, "add_key", R"({"name": "k1", "value": ")" + canaries[0] + R"("})"));
+  replies.push_back(
+      Call(*owner, "add_key", R"({"name": "k1", "value": ")" + canaries[0] + R"("})"));
   replies.push_back(Call(*owner, "add_key", R"({"name": "k2", "value": "placeholder-x"})"));
   replies.push_back(
       Call(*owner, "rotate_key", R"({"name": "k2", "new_value": ")" + canaries[1] + R"("})"));
   replies.push_back(Call(*owner, "vault_secret",
                          R"({"action": "put", "name": "k3", "value": ")" + canaries[2] + R"("})"));
-  replies.push_back(Call(*owner, "vault_secret", R"({"action": "put", "name": "k4", "value": "p-y"})"));
-  replies.push_back(Call(*owner, "vault_secret",
-                         R"({"action": "rotate", "name": "k4", "value": ")" + canaries[3] + R"("})"));
-  replies.push_back(Call(*owner, "create_credential",
-                         R"({"name": "k5", "value": ")" + canaries[4] + R"(", "hosts": ["a.example"]})"));
+  replies.push_back(
+      Call(*owner, "vault_secret", R"({"action": "put", "name": "k4", "value": "p-y"})"));
+  replies.push_back(
+      Call(*owner, "vault_secret",
+           R"({"action": "rotate", "name": "k4", "value": ")" + canaries[3] + R"("})"));
+  replies.push_back(
+      Call(*owner, "create_credential",
+           R"({"name": "k5", "value": ")" + canaries[4] + R"(", "hosts": ["a.example"]})"));
   replies.push_back(Call(*owner, "rotate_and_store", R"({"name": "k1"})"));
   replies.push_back(Call(*owner, "vault_secret", R"({"action": "get", "name": "k3"})"));
   replies.push_back(Call(*owner, "get_key", R"({"name": "k2"})"));
   const std::string logged = log.Stop();
   SetLogLevel(LogLevel::kInfo);
-  for (size_t i = 0; i + 2 < replies.size(); ++i) EXPECT_FALSE(replies[i].is_error) << replies[i].text;
+  for (size_t i = 0; i + 2 < replies.size(); ++i)
+    EXPECT_FALSE(replies[i].is_error) << replies[i].text;
   EXPECT_NE(logged.find("event=add"), std::string::npos) << logged;  // the capture worked
   EXPECT_NE(logged.find("event=rotate"), std::string::npos);
   for (const std::string& c : canaries) {
