@@ -75,6 +75,43 @@ bool PrefersSseOnly(const Request& req) {
          a.find("application/*") == std::string::npos;
 }
 
+// Accept lists text/event-stream: the POST's answer may be an SSE stream that carries the
+// request's notifications and server-to-client requests before its response.
+bool AcceptsSse(const Request& req) {
+  auto accept = req.Header("Accept");
+  return accept && Lower(*accept).find("text/event-stream") != std::string::npos;
+}
+
+// The SSE response to one POSTed request, opened lazily: only when the session has
+// something to send for the request before its response (a tool's log line, an
+// elicitation/create). A request that produces nothing else is answered with plain JSON
+// as before, which every client accepts.
+struct PostStream {
+  explicit PostStream(ResponseWriter& r) : res(r) {}
+  std::mutex mu;
+  ResponseWriter& res;  // guarded by mu
+  bool started = false;  // guarded by mu: the 200 and its headers are out
+  bool ended = false;    // guarded by mu: the request finished; nothing more goes here
+  bool broken = false;   // guarded by mu: a write failed (the client went away)
+
+  // One event, opening the stream first if needed. False when it could not be sent here.
+  bool Emit(std::string_view message) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (ended || broken) return false;
+    if (!started) {
+      (void)res.SetHeader("Content-Type", "text/event-stream");
+      (void)res.SetHeader("Cache-Control", "no-store");
+      if (!res.BeginChunked(200).ok()) {
+        broken = true;
+        return false;
+      }
+      started = true;
+    }
+    if (!res.Write(SseEvent("message", message)).ok()) broken = true;
+    return !broken;
+  }
+};
+
 // Content-Type, when sent, must be application/json (parameters allowed).
 bool JsonContentType(const Request& req) {
   auto ct = req.Header("Content-Type");
@@ -119,6 +156,8 @@ struct McpHttp::HttpSession {
   size_t queued_bytes = 0;        // guarded by mu
   bool stream_attached = false;   // guarded by mu
   bool closed = false;            // guarded by mu
+  // The POSTed requests now running whose client reads an SSE answer, by request id.
+  std::map<mcp::Id, std::shared_ptr<PostStream>> post_streams;  // guarded by mu
 
   void Touch() { last_used.store(Ticks(Clock::now())); }
 
@@ -213,15 +252,29 @@ McpHttp::SessionPtr McpHttp::Open(const identity::Principal& who, bool legacy,
   const size_t max_bytes = options_.max_queued_bytes;
   std::weak_ptr<HttpSession> weak = s;
   s->session = std::make_unique<mcp::Session>(
-      std::move(tools), options_.server, [weak, max_events, max_bytes](std::string note) {
+      std::move(tools), options_.server,
+      mcp::Session::Outgoing([weak, max_events, max_bytes](
+                                 std::string note, const std::optional<mcp::Id>& related) {
         auto held = weak.lock();
         if (!held) return;
+        std::shared_ptr<PostStream> post;
+        {
+          std::lock_guard<std::mutex> lock(held->mu);
+          if (held->closed) return;
+          if (related) {
+            auto it = held->post_streams.find(*related);
+            if (it != held->post_streams.end()) post = it->second;
+          }
+        }
+        // Streamable HTTP: a message that belongs to a running POSTed request goes on
+        // that request's SSE answer ...
+        if (post && post->Emit(note)) return;
         std::lock_guard<std::mutex> lock(held->mu);
-        // Streamable HTTP: notifications go to the GET stream when one is open, else they
-        // are dropped (the spec lets a server send nothing outside a stream).
+        // ... anything else to the GET stream when one is open, else it is dropped (the
+        // spec lets a server send nothing outside a stream).
         if (held->closed || (!held->legacy && !held->stream_attached)) return;
         held->EnqueueLocked(SseEvent("message", note), max_events, max_bytes);
-      });
+      }));
 
   std::vector<SessionPtr> evicted;
   {
@@ -367,8 +420,30 @@ void McpHttp::PostMcp(RestApi& api, Request& req, ResponseWriter& res) {
     (void)http::SendError(res, ErrorCode::kNotFound, "unknown MCP session");
     return;
   }
+  // A request whose client reads SSE gets a stream for what it produces while it runs.
+  std::shared_ptr<PostStream> post;
+  if (parsed->kind == mcp::MessageKind::kRequest && AcceptsSse(req)) {
+    post = std::make_shared<PostStream>(res);
+    std::lock_guard<std::mutex> sl(s->mu);
+    // A duplicate id is refused by the session; its messages then use the GET stream.
+    if (!s->post_streams.emplace(*parsed->id, post).second) post.reset();
+  }
   std::optional<std::string> reply = s->session->Handle(*body);
   s->Touch();
+  if (post) {
+    {
+      std::lock_guard<std::mutex> sl(s->mu);
+      s->post_streams.erase(*parsed->id);
+    }
+    std::unique_lock<std::mutex> pl(post->mu);
+    post->ended = true;
+    if (post->started) {
+      // The response is the stream's last event; then the stream ends.
+      if (reply && !post->broken) (void)res.Write(SseEvent("message", *reply));
+      (void)res.Finish();
+      return;
+    }
+  }
   if (parsed->kind != mcp::MessageKind::kRequest) {
     (void)res.Send(202, "", "");
     return;

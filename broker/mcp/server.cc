@@ -115,9 +115,18 @@ std::string CheckToolContract(const Tool& tool, const ToolResult& r) {
 }  // namespace
 
 Session::Session(std::shared_ptr<const ToolRegistry> tools, ServerOptions options, Notify notify)
+    : Session(std::move(tools), std::move(options),
+              notify ? Outgoing([notify = std::move(notify)](std::string message,
+                                                             const std::optional<Id>&) {
+                notify(std::move(message));
+              })
+                     : Outgoing()) {}
+
+Session::Session(std::shared_ptr<const ToolRegistry> tools, ServerOptions options,
+                 Outgoing outgoing)
     : tools_(tools ? std::move(tools) : std::make_shared<const ToolRegistry>()),
       options_(std::move(options)),
-      notify_(std::move(notify)),
+      outgoing_(std::move(outgoing)),
       log_level_(options_.initial_log_level) {}
 
 bool Session::initialized() const {
@@ -155,7 +164,7 @@ std::optional<std::string> Session::Handle(std::string_view message) {
       return std::nullopt;
     case MessageKind::kResponse:
     case MessageKind::kErrorResponse:
-      // The core sends no requests yet (elicitation will), so no answer is awaited.
+      HandleResponse(m);
       return std::nullopt;
   }
   return std::nullopt;
@@ -303,9 +312,23 @@ std::optional<std::string> Session::CallTool(const Id& id, const cJSON* params) 
     result = ToolResult::Error("invalid arguments: " + invalid);
   } else {
     const std::string logger = tool->name;
+    const std::atomic<bool>* flag = cancelled.get();
+    ToolPeer peer;
+    peer.request = [this, flag, id](std::string_view method, json::Json p,
+                                    std::chrono::milliseconds timeout) {
+      return Request(method, std::move(p), timeout, flag, id);
+    };
+    peer.notify = [this, id](std::string_view method, json::Json p) {
+      return SendNotification(method, std::move(p), id);
+    };
+    peer.client_capabilities = [this] { return client_capabilities(); };
     const ToolContext ctx(
-        id, version, cancelled.get(),
-        [this, logger](LogLevel level, std::string_view text) { Log(level, logger, text); });
+        id, version, flag,
+        [this, logger, id](LogLevel level, std::string_view text) {
+          auto data = json::MakeString(text);
+          if (data.ok()) LogFor(level, logger, data->get(), id);
+        },
+        std::move(peer));
     result = tool->handler(ctx, arguments);
   }
 
@@ -335,19 +358,105 @@ std::string Session::SetLevel(const Id& id, const cJSON* params) {
 }
 
 void Session::Log(LogLevel level, std::string_view logger, const cJSON* data) {
-  if (level < log_level_.load() || !initialized() || !notify_) return;
+  LogFor(level, logger, data, std::nullopt);
+}
+
+void Session::LogFor(LogLevel level, std::string_view logger, const cJSON* data,
+                     const std::optional<Id>& related) {
+  if (level < log_level_.load() || !initialized() || !outgoing_) return;
   json::Json params = json::MakeObject();
   Must(json::SetString(params.get(), "level", LogLevelName(level)));
   if (!logger.empty() && !json::SetString(params.get(), "logger", logger).ok()) return;
   Must(json::Set(params.get(), "data", data != nullptr ? json::Clone(data) : json::MakeNull()));
   auto text = SerializeNotification("notifications/message", params.get());
-  if (text.ok()) notify_(std::move(text).value());
+  if (text.ok()) outgoing_(std::move(text).value(), related);
 }
 
 void Session::Log(LogLevel level, std::string_view logger, std::string_view text) {
   auto data = json::MakeString(text);
   if (!data.ok()) return;  // not clean UTF-8: dropped rather than mangled
   Log(level, logger, data->get());
+}
+
+Status Session::SendNotification(std::string_view method, json::Json params,
+                                 const std::optional<Id>& related) {
+  if (!initialized() || !outgoing_) return Status(Err::kUnavailable, "mcp notify");
+  KC_ASSIGN_OR_RETURN(std::string text, SerializeNotification(method, params.get()));
+  outgoing_(std::move(text), related);
+  return Status::Ok();
+}
+
+Result<json::Json> Session::Request(std::string_view method, json::Json params,
+                                    std::chrono::milliseconds timeout,
+                                    const std::atomic<bool>* cancelled,
+                                    const std::optional<Id>& related) {
+  if (!outgoing_) return Status(Err::kUnavailable, "mcp request: no transport");
+  auto pending = std::make_shared<Pending>();
+  Id id;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!initialized_) return Status(Err::kUnavailable, "mcp request: not initialized");
+    if (pending_.size() >= std::max<size_t>(1, options_.max_pending_requests))
+      return Status(Err::kUnavailable, "mcp request: too many pending");
+    // Our own id space: the client's request ids are a separate namespace (JSON-RPC ids
+    // are per sender), the prefix only makes logs readable.
+    id = "keycell-" + std::to_string(next_request_++);
+    pending_.emplace(id, pending);
+  }
+  auto forget = [&] {
+    std::lock_guard<std::mutex> lock(mu_);
+    pending_.erase(id);
+  };
+  auto text = SerializeRequest(id, method, params.get());
+  if (!text.ok()) {
+    forget();
+    return text.status();
+  }
+  outgoing_(std::move(text).value(), related);
+
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  // The cancellation flag is an atomic nobody signals us about: look at it often.
+  constexpr std::chrono::milliseconds kPoll{100};
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!pending->done) {
+    const auto now = std::chrono::steady_clock::now();
+    const bool gave_up = now >= deadline || (cancelled != nullptr && cancelled->load());
+    if (gave_up) {
+      pending_.erase(id);
+      lock.unlock();
+      // Tell the client to stop asking its user (cancellation applies both ways).
+      json::Json note = json::MakeObject();
+      Must(json::SetString(note.get(), "requestId", std::get<std::string>(id)));
+      Must(json::SetString(note.get(), "reason", "no longer needed"));
+      auto cancel = SerializeNotification("notifications/cancelled", note.get());
+      if (cancel.ok()) outgoing_(std::move(cancel).value(), related);
+      return Status(Err::kTimeout, "mcp request: no response");
+    }
+    pending_cv_.wait_for(lock, std::min<std::chrono::steady_clock::duration>(
+                                   kPoll, deadline - now));
+  }
+  pending_.erase(id);
+  if (pending->failed)
+    return Status(Err::kPolicyDenied, "mcp request: client error",
+                  static_cast<int32_t>(pending->error_code));
+  return std::move(pending->result);
+}
+
+void Session::HandleResponse(Message& m) {
+  // An error response with a null id answers nothing we can match.
+  if (!m.id) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  const auto it = pending_.find(*m.id);
+  if (it == pending_.end() || it->second->done) return;  // unknown, late or repeated
+  Pending& p = *it->second;
+  p.done = true;
+  if (m.kind == MessageKind::kErrorResponse) {
+    p.failed = true;
+    p.error_code = m.error.code;
+  } else {
+    p.result = std::move(m.result);
+  }
+  pending_cv_.notify_all();
 }
 
 }  // namespace keycell::mcp

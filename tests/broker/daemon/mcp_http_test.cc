@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -38,6 +39,11 @@ constexpr char kList[] = R"({"jsonrpc":"2.0","id":2,"method":"tools/list"})";
 constexpr char kCall[] =
     R"({"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hi there"}}})";
 
+json::Json ParsedOrEmpty(std::string_view text) {
+  auto r = json::ParseJson(text);
+  return r.ok() ? std::move(r).value() : json::MakeObject();
+}
+
 // One trivial tool: echo {text} back, logging first (a notification for GET streams).
 std::shared_ptr<const mcp::ToolRegistry> TestTools() {
   auto tools = std::make_shared<mcp::ToolRegistry>();
@@ -53,6 +59,19 @@ std::shared_ptr<const mcp::ToolRegistry> TestTools() {
     return mcp::ToolResult::Text(std::string(json::GetString(args, "text").value_or("")));
   };
   EXPECT_TRUE(tools->Add(std::move(echo)).ok());
+  // ask: one server-to-client request, answered with what the client said.
+  mcp::Tool ask;
+  ask.name = "ask";
+  ask.description = "Asks the client.";
+  ask.input_schema = ParsedOrEmpty(R"({"type":"object"})");
+  ask.handler = [](const mcp::ToolContext& ctx, const cJSON*) {
+    auto r = ctx.Request("elicitation/create", ParsedOrEmpty(R"({"mode":"url"})"),
+                         std::chrono::seconds(30));
+    if (!r.ok()) return mcp::ToolResult::Error(ErrName(r.status().code()));
+    return mcp::ToolResult::Text("client said " +
+                                 std::string(json::GetString(r->get(), "action").value_or("?")));
+  };
+  EXPECT_TRUE(tools->Add(std::move(ask)).ok());
   return tools;
 }
 
@@ -223,6 +242,58 @@ TEST_F(McpHttpTest, AnswersAsOneSseEventWhenTheClientAcceptsOnlySse) {
   EXPECT_EQ(r->body.substr(r->body.size() - 2), "\n\n");
 }
 
+TEST_F(McpHttpTest, PostAnswerStreamsTheCallsNotificationsThenItsResponse) {
+  Start();
+  const std::string id = Initialize(key_a_);
+  auto call = Post(key_a_, kCall, id);  // accepts JSON and SSE
+  ASSERT_TRUE(call);
+  EXPECT_EQ(call->status, 200);
+  EXPECT_EQ(call->Header("Content-Type").value_or(""), "text/event-stream");
+  EXPECT_EQ(call->Header("Cache-Control").value_or(""), "no-store");
+  const size_t log = call->body.find("notifications/message");
+  const size_t response = call->body.find(R"("id":3,"result")");
+  ASSERT_NE(log, std::string::npos) << call->body;
+  ASSERT_NE(response, std::string::npos) << call->body;
+  EXPECT_LT(log, response) << call->body;
+  EXPECT_EQ(call->body.rfind("event: message\ndata: ", 0), 0u) << call->body;
+  // A request that produces nothing but its response stays plain JSON.
+  auto list = Post(key_a_, kList, id);
+  ASSERT_TRUE(list);
+  EXPECT_EQ(list->Header("Content-Type").value_or(""), "application/json");
+}
+
+TEST_F(McpHttpTest, ServerToClientRequestTravelsOnThePostStreamAndItsAnswerOnAPost) {
+  Start();
+  const std::string id = Initialize(key_a_);
+  TestClient c;
+  ASSERT_TRUE(c.Connect(server_->port()));
+  ASSERT_TRUE(c.Send(MakeRequest(
+      "POST", "/mcp",
+      Auth(key_a_) + "Content-Type: application/json\r\nAccept: application/json, "
+                     "text/event-stream\r\nMcp-Session-Id: " + id + "\r\n",
+      R"({"jsonrpc":"2.0","id":"q","method":"tools/call","params":{"name":"ask"}})")));
+  TestResponse head;
+  ASSERT_TRUE(c.ReadHead(&head));
+  EXPECT_EQ(head.status, 200);
+  EXPECT_EQ(head.Header("Content-Type").value_or(""), "text/event-stream");
+  auto asked = c.ReadChunk();
+  ASSERT_TRUE(asked);
+  EXPECT_NE(asked->find(R"("method":"elicitation/create")"), std::string::npos) << *asked;
+  EXPECT_NE(asked->find(R"("id":"keycell-1")"), std::string::npos) << *asked;
+  // The client's answer is a POST of its own: accepted, no body.
+  auto answer =
+      Post(key_a_, R"({"jsonrpc":"2.0","id":"keycell-1","result":{"action":"accept"}})", id);
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(answer->status, 202);
+  auto reply = c.ReadChunk();
+  ASSERT_TRUE(reply);
+  EXPECT_NE(reply->find(R"("id":"q")"), std::string::npos) << *reply;
+  EXPECT_NE(reply->find("client said accept"), std::string::npos) << *reply;
+  auto end = c.ReadChunk();
+  ASSERT_TRUE(end);
+  EXPECT_EQ(*end, "");  // the stream ends after the response
+}
+
 TEST_F(McpHttpTest, SessionIdIsRequiredKnownAndBoundToItsPrincipal) {
   Start();
   // Missing: 400 for anything but initialize.
@@ -344,8 +415,11 @@ TEST_F(McpHttpTest, GetStreamCarriesNotificationsAndEndsWithTheSession) {
   ASSERT_TRUE(second);
   EXPECT_EQ(second->status, 409);
 
-  // The tool logs before answering: the notification goes out on the stream.
-  auto call = Post(key_a_, kCall, id);
+  // The tool logs before answering; a client that reads only JSON answers gets the
+  // notification on the GET stream.
+  auto call = Call("POST", "/mcp",
+                   Auth(key_a_) + "Accept: application/json\r\nMcp-Session-Id: " + id + "\r\n",
+                   kCall);
   ASSERT_TRUE(call);
   EXPECT_EQ(call->status, 200);
   auto event = stream.ReadChunk();
@@ -443,3 +517,4 @@ TEST_F(McpHttpTest, IdleSessionsExpire) {
 
 }  // namespace
 }  // namespace keycell::broker::daemon
+
