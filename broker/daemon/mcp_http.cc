@@ -8,6 +8,7 @@
 
 #include "broker/http/auth.h"
 #include "broker/http/errors.h"
+#include "broker/json/json.h"
 #include "broker/mcp/jsonrpc.h"
 #include "broker/store/types.h"
 
@@ -122,6 +123,7 @@ bool JsonContentType(const Request& req) {
 }
 
 bool SupportedVersion(std::string_view v) {
+  if (v == mcp::kModernProtocolVersion) return true;
   return std::find(mcp::kSupportedProtocolVersions.begin(), mcp::kSupportedProtocolVersions.end(),
                    v) != mcp::kSupportedProtocolVersions.end();
 }
@@ -393,7 +395,42 @@ void McpHttp::PostMcp(RestApi& api, Request& req, ResponseWriter& res) {
       (void)res.Send(200, "application/json", reply);
   };
 
+  // 2026-07-28: Mcp-Method (and Mcp-Name for tools/call) mirror the body so proxies can
+  // route without parsing it; a mismatch is refused rather than guessed at.
+  if (req.HeaderCount("Mcp-Method") > 0) {
+    const bool is_call = parsed->kind == mcp::MessageKind::kRequest ||
+                         parsed->kind == mcp::MessageKind::kNotification;
+    auto name = json::GetString(parsed->params.get(), "name");
+    if (req.HeaderCount("Mcp-Method") != 1 || !is_call ||
+        *req.Header("Mcp-Method") != parsed->method ||
+        (req.HeaderCount("Mcp-Name") == 1 && parsed->method == "tools/call" &&
+         (!name || *req.Header("Mcp-Name") != *name))) {
+      (void)http::SendError(res, ErrorCode::kBadRequest, "Mcp-Method/Mcp-Name do not match the body");
+      return;
+    }
+  }
+
   auto session_id = req.Header(kSessionHeader);
+  const bool modern =
+      parsed->kind == mcp::MessageKind::kRequest &&
+      json::GetString(json::GetObject(parsed->params.get(), "_meta"), mcp::kProtocolVersionMetaKey)
+          .has_value();
+  if (!session_id && modern) {
+    // The stateless revision: the request is served on its own, by a session that lives
+    // only for it (its version and capabilities come from its _meta).
+    std::shared_ptr<const mcp::ToolRegistry> tools = tools_ ? tools_(*who) : nullptr;
+    if (tools == nullptr) {
+      (void)http::SendError(res, ErrorCode::kInternal, "could not serve the MCP request");
+      return;
+    }
+    mcp::Session once(std::move(tools), options_.server, mcp::Session::Notify());
+    std::optional<std::string> reply = once.Handle(*body);
+    if (reply)
+      reply_with(*reply);
+    else
+      (void)res.Send(202, "", "");
+    return;
+  }
   if (!session_id) {
     if (parsed->kind != mcp::MessageKind::kRequest || parsed->method != "initialize") {
       (void)http::SendError(res, ErrorCode::kBadRequest,

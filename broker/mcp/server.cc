@@ -177,6 +177,11 @@ std::optional<std::string> Session::HandleRequest(Message& m) {
   if (params != nullptr && json::TypeOf(params) != json::Type::kObject) {
     return Error(id, kInvalidParams, "params must be an object");
   }
+  // The stateless revision names its version in every request's _meta.
+  if (const auto claimed =
+          json::GetString(json::GetObject(params, "_meta"), kProtocolVersionMetaKey)) {
+    return HandleModern(m, *claimed);
+  }
   if (m.method == "ping") return EmptyResult(id);
   if (m.method == "initialize") return Initialize(id, params);
   const bool known =
@@ -255,7 +260,8 @@ std::string Session::Initialize(const Id& id, const cJSON* params) {
   return SerializeResponse(id, result.get());
 }
 
-std::string Session::ListTools(const Id& id, const cJSON* params) {
+std::string Session::ListTools(const Id& id, const cJSON* params,
+                               const std::string* modern_version) {
   const size_t page = options_.page_size == 0 ? 1 : options_.page_size;
   const size_t total = tools_->size();
   size_t offset = 0;
@@ -265,7 +271,7 @@ std::string Session::ListTools(const Id& id, const cJSON* params) {
     if (!start) return Error(id, kInvalidParams, "invalid cursor");
     offset = *start;
   }
-  const std::string version = protocol_version();
+  const std::string version = modern_version != nullptr ? *modern_version : protocol_version();
   json::Json list = json::MakeArray();
   const size_t end = std::min(total, offset + page);
   for (size_t i = offset; i < end; ++i) {
@@ -276,10 +282,17 @@ std::string Session::ListTools(const Id& id, const cJSON* params) {
   json::Json result = json::MakeObject();
   Must(json::Set(result.get(), "tools", std::move(list)));
   if (end < total) Must(json::SetString(result.get(), "nextCursor", MakeCursor(end)));
+  if (modern_version != nullptr) {
+    // 2026-07-28 list results are cacheable; keycell's tool list is per principal and
+    // may change with an upgrade: do not let a client cache it.
+    Must(json::SetInt(result.get(), "ttlMs", 0));
+    Must(json::SetString(result.get(), "cacheScope", "private"));
+  }
   return SerializeResponse(id, result.get());
 }
 
-std::optional<std::string> Session::CallTool(const Id& id, const cJSON* params) {
+std::optional<std::string> Session::CallTool(const Id& id, const cJSON* params,
+                                             const std::string* modern_version) {
   const std::optional<std::string_view> name = json::GetString(params, "name");
   if (!name) return Error(id, kInvalidParams, "name must be a string");
   // The tool name is not echoed: it comes from the client.
@@ -302,7 +315,7 @@ std::optional<std::string> Session::CallTool(const Id& id, const cJSON* params) 
     if (!in_flight_.emplace(id, cancelled).second) {
       return Error(id, kInvalidRequest, "request id already in use");
     }
-    version = protocol_version_;
+    version = modern_version != nullptr ? *modern_version : protocol_version_;
   }
 
   ToolResult result;
@@ -314,14 +327,23 @@ std::optional<std::string> Session::CallTool(const Id& id, const cJSON* params) 
     const std::string logger = tool->name;
     const std::atomic<bool>* flag = cancelled.get();
     ToolPeer peer;
-    peer.request = [this, flag, id](std::string_view method, json::Json p,
-                                    std::chrono::milliseconds timeout) {
-      return Request(method, std::move(p), timeout, flag, id);
-    };
-    peer.notify = [this, id](std::string_view method, json::Json p) {
-      return SendNotification(method, std::move(p), id);
-    };
-    peer.client_capabilities = [this] { return client_capabilities(); };
+    if (modern_version == nullptr) {
+      peer.request = [this, flag, id](std::string_view method, json::Json p,
+                                      std::chrono::milliseconds timeout) {
+        return Request(method, std::move(p), timeout, flag, id);
+      };
+      peer.notify = [this, id](std::string_view method, json::Json p) {
+        return SendNotification(method, std::move(p), id);
+      };
+      peer.client_capabilities = [this] { return client_capabilities(); };
+    } else {
+      // This request's own declaration; no server requests (peer.request stays empty).
+      const cJSON* caps =
+          json::GetObject(json::GetObject(params, "_meta"), kClientCapabilitiesMetaKey);
+      auto declared = std::make_shared<json::Json>(caps != nullptr ? json::Clone(caps)
+                                                                   : json::MakeObject());
+      peer.client_capabilities = [declared] { return json::Clone(declared->get()); };
+    }
     const ToolContext ctx(
         id, version, flag,
         [this, logger, id](LogLevel level, std::string_view text) {
@@ -376,6 +398,74 @@ void Session::Log(LogLevel level, std::string_view logger, std::string_view text
   auto data = json::MakeString(text);
   if (!data.ok()) return;  // not clean UTF-8: dropped rather than mangled
   Log(level, logger, data->get());
+}
+
+std::optional<std::string> Session::HandleModern(Message& m, std::string_view version) {
+  const Id& id = *m.id;
+  const cJSON* params = m.params.get();
+  if (version != kModernProtocolVersion) {
+    // The client claims a revision of the stateless era this server does not speak: tell
+    // it which ones it does, so it can retry or fall back (-32022 with data).
+    json::Json data = json::MakeObject();
+    json::Json supported = json::MakeArray();
+    Must(json::Append(supported.get(), json::MakeString(kModernProtocolVersion).value()));
+    for (const std::string_view v : kSupportedProtocolVersions)
+      Must(json::Append(supported.get(), json::MakeString(v).value()));
+    Must(json::Set(data.get(), "supported", std::move(supported)));
+    (void)json::SetString(data.get(), "requested", version);
+    return SerializeError(id, kUnsupportedProtocolVersion, "unsupported protocol version",
+                          data.get());
+  }
+  const std::string v(version);
+  std::optional<std::string> reply;
+  if (m.method == "server/discover") {
+    reply = Discover(id);
+  } else if (m.method == "ping") {
+    reply = EmptyResult(id);
+  } else if (m.method == "tools/list") {
+    reply = ListTools(id, params, &v);
+  } else if (m.method == "tools/call") {
+    reply = CallTool(id, params, &v);
+  } else if (m.method == "logging/setLevel") {
+    reply = SetLevel(id, params);
+  } else {
+    return Error(id, kMethodNotFound, "method not found");
+  }
+  if (!reply) return reply;
+  // Every 2026-07-28 result names its kind; keycell's are always complete.
+  auto parsed = ParseMessage(*reply);
+  if (!parsed.ok() || parsed->kind != MessageKind::kResponse ||
+      json::TypeOf(parsed->result.get()) != json::Type::kObject)
+    return reply;
+  Must(json::SetString(parsed->result.get(), "resultType", "complete"));
+  return SerializeResponse(id, parsed->result.get());
+}
+
+std::string Session::Discover(const Id& id) {
+  json::Json result = json::MakeObject();
+  json::Json versions = json::MakeArray();
+  Must(json::Append(versions.get(), json::MakeString(kModernProtocolVersion).value()));
+  for (const std::string_view v : kSupportedProtocolVersions)
+    Must(json::Append(versions.get(), json::MakeString(v).value()));
+  Must(json::Set(result.get(), "supportedVersions", std::move(versions)));
+  json::Json caps = json::MakeObject();
+  json::Json tools = json::MakeObject();
+  Must(json::SetBool(tools.get(), "listChanged", false));
+  Must(json::Set(caps.get(), "tools", std::move(tools)));
+  Must(json::Set(caps.get(), "logging", json::MakeObject()));
+  Must(json::Set(result.get(), "capabilities", std::move(caps)));
+  if (!options_.instructions.empty())
+    (void)json::SetString(result.get(), "instructions", options_.instructions);
+  Must(json::SetInt(result.get(), "ttlMs", 0));
+  Must(json::SetString(result.get(), "cacheScope", "private"));
+  json::Json info = json::MakeObject();
+  Must(json::SetString(info.get(), "name", kServerName));
+  if (!json::SetString(info.get(), "version", options_.version).ok())
+    Must(json::SetString(info.get(), "version", "unknown"));
+  json::Json meta = json::MakeObject();
+  Must(json::Set(meta.get(), kServerInfoMetaKey, std::move(info)));
+  Must(json::Set(result.get(), "_meta", std::move(meta)));
+  return SerializeResponse(id, result.get());
 }
 
 Status Session::SendNotification(std::string_view method, json::Json params,

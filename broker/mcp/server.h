@@ -8,10 +8,13 @@
 //
 // Handled: initialize (version negotiation), notifications/initialized, ping,
 // tools/list (cursor pagination), tools/call, logging/setLevel, notifications/cancelled,
-// and responses from the client to the server's own requests (Request).
-// Every other method is -32601 in every state, so probes such as server/discover or
-// resources/list are refused without ending the session. Codes -32020..-32022 (the
-// 2026 "modern protocol" codes) are never produced.
+// and responses from the client to the server's own requests (Request). A request whose
+// params._meta names a protocol version (the 2026-07-28 stateless revision) is served on
+// its own, without initialize: server/discover, ping, tools/list, tools/call,
+// logging/setLevel. Every other method is -32601 in every state, and server/discover
+// without that _meta claim is -32601 too, so a legacy probe is refused without ending the
+// session. Of the modern codes -32020..-32022 only -32022 is ever produced, and only for
+// a request whose _meta claims a version this server does not speak.
 //
 // Threads: Handle, Log and the accessors are thread-safe; a transport may call Handle
 // from several threads at once (requests then run in parallel; that is how a
@@ -42,6 +45,18 @@ namespace keycell::mcp {
 // kSupportedProtocolVersions[0] otherwise (lifecycle, "Version Negotiation").
 inline constexpr std::array<std::string_view, 4> kSupportedProtocolVersions = {
     "2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"};
+
+// The stateless ("modern") revision: a request that carries this version in
+// params._meta["io.modelcontextprotocol/protocolVersion"] is served on its own, with no
+// initialize (server/discover, ping, tools/list, tools/call, logging/setLevel); see
+// docs/mcp.md "The 2026-07-28 revision".
+inline constexpr std::string_view kModernProtocolVersion = "2026-07-28";
+inline constexpr char kProtocolVersionMetaKey[] = "io.modelcontextprotocol/protocolVersion";
+inline constexpr char kClientCapabilitiesMetaKey[] = "io.modelcontextprotocol/clientCapabilities";
+inline constexpr char kServerInfoMetaKey[] = "io.modelcontextprotocol/serverInfo";
+// -32022 UnsupportedProtocolVersion (2026-07-28): answered only to a request whose _meta
+// claims a version of that era this server does not speak.
+inline constexpr int kUnsupportedProtocolVersion = -32022;
 
 // The answer to a request other than initialize/ping before initialize, and to a
 // second initialize. MCP defines no code for it; -32600 (Invalid Request: not valid in
@@ -108,13 +123,20 @@ class Session {
 
  private:
   std::optional<std::string> HandleRequest(Message& m);
+  // A request with a per-request _meta protocol version (the stateless revision).
+  std::optional<std::string> HandleModern(Message& m, std::string_view version);
+  std::string Discover(const Id& id);
   void HandleNotification(const Message& m);
   void HandleResponse(Message& m);
   void LogFor(LogLevel level, std::string_view logger, const cJSON* data,
               const std::optional<Id>& related);
   std::string Initialize(const Id& id, const cJSON* params);
-  std::string ListTools(const Id& id, const cJSON* params);
-  std::optional<std::string> CallTool(const Id& id, const cJSON* params);
+  std::string ListTools(const Id& id, const cJSON* params,
+                        const std::string* modern_version = nullptr);
+  // `modern`: the stateless revision (version and capabilities from the request's _meta,
+  // no server-to-client requests: there is no session to carry their answers).
+  std::optional<std::string> CallTool(const Id& id, const cJSON* params,
+                                      const std::string* modern_version = nullptr);
   std::string SetLevel(const Id& id, const cJSON* params);
 
   const std::shared_ptr<const ToolRegistry> tools_;

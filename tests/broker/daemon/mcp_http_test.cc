@@ -336,6 +336,49 @@ TEST_F(McpHttpTest, ServerToClientRequestTravelsOnThePostStreamAndItsAnswerOnAPo
   EXPECT_EQ(*end, "");  // the stream ends after the response
 }
 
+// 2026-07-28: a request with the per-request _meta version needs no session, and the
+// Mcp-Method / Mcp-Name headers must agree with the body.
+TEST_F(McpHttpTest, ModernRequestsAreServedWithoutASession) {
+  Start();
+  const std::string meta =
+      R"("_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28",)"
+      R"("io.modelcontextprotocol/clientCapabilities":{}})";
+  const std::string modern = "MCP-Protocol-Version: 2026-07-28\r\n";
+  auto discover = Post(key_a_, R"({"jsonrpc":"2.0","id":1,"method":"server/discover","params":{)" +
+                                   meta + "}}",
+                       "", modern + "Mcp-Method: server/discover\r\n");
+  ASSERT_TRUE(discover);
+  EXPECT_EQ(discover->status, 200) << discover->body;
+  EXPECT_NE(discover->body.find(R"("supportedVersions":["2026-07-28")"), std::string::npos)
+      << discover->body;
+  EXPECT_FALSE(discover->Header("Mcp-Session-Id").has_value());
+  EXPECT_EQ(mcp_->session_count(), 0u);
+
+  const std::string call =
+      R"({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hi"},)" +
+      meta + "}}";
+  auto called = Post(key_a_, call, "", modern + "Mcp-Method: tools/call\r\nMcp-Name: echo\r\n");
+  ASSERT_TRUE(called);
+  EXPECT_EQ(called->status, 200);
+  EXPECT_NE(called->body.find(R"("resultType":"complete")"), std::string::npos) << called->body;
+  EXPECT_NE(called->body.find(R"("text":"hi")"), std::string::npos) << called->body;
+
+  auto wrong_method = Post(key_a_, call, "", modern + "Mcp-Method: tools/list\r\n");
+  ASSERT_TRUE(wrong_method);
+  EXPECT_EQ(wrong_method->status, 400);
+  auto wrong_name = Post(key_a_, call, "", modern + "Mcp-Method: tools/call\r\nMcp-Name: ask\r\n");
+  ASSERT_TRUE(wrong_name);
+  EXPECT_EQ(wrong_name->status, 400);
+  // Without the _meta claim, a request without a session is still refused (legacy).
+  auto legacy = Post(key_a_, kList);
+  ASSERT_TRUE(legacy);
+  EXPECT_EQ(legacy->status, 400);
+  // Authentication applies as everywhere.
+  auto anonymous = Call("POST", "/mcp", "Content-Type: application/json\r\n", call);
+  ASSERT_TRUE(anonymous);
+  EXPECT_EQ(anonymous->status, 401);
+}
+
 TEST_F(McpHttpTest, SessionIdIsRequiredKnownAndBoundToItsPrincipal) {
   Start();
   // Missing: 400 for anything but initialize.

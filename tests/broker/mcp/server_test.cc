@@ -326,6 +326,84 @@ TEST_F(SessionTest, NeverEmitsModernProtocolErrorCodes) {
   EXPECT_EQ(session_->protocol_version(), "2025-11-25");
 }
 
+// ---- The 2026-07-28 (stateless) revision --------------------------------------------------
+
+constexpr char kModernMeta[] =
+    R"("_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28",)"
+    R"("io.modelcontextprotocol/clientInfo":{"name":"v2","version":"1"},)"
+    R"("io.modelcontextprotocol/clientCapabilities":{}})";
+
+TEST_F(SessionTest, ModernDiscoverNeedsNoInitializeAndOffersEveryVersion) {
+  Start();
+  json::Json reply = Request(1, "server/discover", std::string("{") + kModernMeta + "}");
+  const cJSON* result = ResultOf(reply);
+  EXPECT_EQ(Print(json::GetMember(result, "supportedVersions")),
+            R"(["2026-07-28","2025-11-25","2025-06-18","2025-03-26","2024-11-05"])");
+  EXPECT_EQ(Print(json::GetObject(result, "capabilities")),
+            R"({"tools":{"listChanged":false},"logging":{}})");
+  EXPECT_EQ(json::GetString(result, "resultType"), "complete");
+  EXPECT_EQ(json::GetInt(result, "ttlMs"), 0);
+  const cJSON* info = json::GetObject(json::GetObject(result, "_meta"),
+                                      "io.modelcontextprotocol/serverInfo");
+  EXPECT_EQ(json::GetString(info, "name"), "keycell");
+  // A stateless request initializes nothing: the legacy lifecycle is untouched.
+  EXPECT_FALSE(session_->initialized());
+  // Without the _meta claim, server/discover is still the legacy probe answer.
+  EXPECT_EQ(ErrorCode(Request(2, "server/discover", "{}")), kMethodNotFound);
+}
+
+TEST_F(SessionTest, ModernListAndCallCarryResultTypeAndCacheHints) {
+  Start();
+  json::Json list = Request(3, "tools/list", std::string("{") + kModernMeta + "}");
+  const cJSON* result = ResultOf(list);
+  EXPECT_EQ(json::GetString(result, "resultType"), "complete");
+  EXPECT_EQ(json::GetString(result, "cacheScope"), "private");
+  EXPECT_EQ(json::GetInt(result, "ttlMs"), 0);
+  const cJSON* echo = cJSON_GetArrayItem(json::GetMember(result, "tools"), 0);
+  EXPECT_EQ(json::GetString(echo, "title"), "Title of echo");
+  EXPECT_NE(json::GetObject(echo, "outputSchema"), nullptr);
+
+  json::Json call = Request(4, "tools/call",
+                            std::string(R"({"name":"echo","arguments":{"name":"bob"},)") +
+                                kModernMeta + "}");
+  const cJSON* called = ResultOf(call);
+  EXPECT_EQ(json::GetString(called, "resultType"), "complete");
+  EXPECT_EQ(json::GetString(json::GetObject(called, "structuredContent"), "name"), "bob");
+  EXPECT_EQ(ErrorCode(Request(5, "resources/list", std::string("{") + kModernMeta + "}")),
+            kMethodNotFound);
+}
+
+TEST_F(SessionTest, ModernToolSeesThePerRequestCapabilitiesAndCannotAskTheClient) {
+  std::string seen;
+  Status asked;
+  Tool t = MakeTool("caps");
+  t.handler = [&](const ToolContext& ctx, const cJSON*) {
+    seen = Print(ctx.ClientCapabilities().get());
+    asked = ctx.Request("elicitation/create", json::MakeObject(), std::chrono::seconds(30))
+                .status();
+    return ToolResult::Text("ok");
+  };
+  Add(std::move(t));
+  Start();
+  (void)Request(6, "tools/call",
+                R"({"name":"caps","_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28",)"
+                R"("io.modelcontextprotocol/clientCapabilities":{"elicitation":{"url":{}}}}})");
+  EXPECT_EQ(seen, R"({"elicitation":{"url":{}}})");
+  EXPECT_EQ(asked.code(), Err::kUnavailable);
+}
+
+TEST_F(SessionTest, UnknownModernVersionIsUnsupportedProtocolVersionWithTheList) {
+  Start();
+  json::Json reply = Request(
+      7, "server/discover",
+      R"({"_meta":{"io.modelcontextprotocol/protocolVersion":"2099-01-01"}})");
+  EXPECT_EQ(ErrorCode(reply), kUnsupportedProtocolVersion);
+  const cJSON* data = json::GetObject(json::GetObject(reply.get(), "error"), "data");
+  EXPECT_EQ(Print(json::GetMember(data, "supported")),
+            R"(["2026-07-28","2025-11-25","2025-06-18","2025-03-26","2024-11-05"])");
+  EXPECT_EQ(json::GetString(data, "requested"), "2099-01-01");
+}
+
 // ---- tools/list ----------------------------------------------------------------------
 
 TEST_F(SessionTest, ToolsListPaginatesAcrossPages) {
