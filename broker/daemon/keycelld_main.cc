@@ -26,6 +26,7 @@
 #include "broker/daemon/mcp_tools.h"
 #include "broker/daemon/proxy_service.h"
 #include "broker/daemon/rest_api.h"
+#include "broker/daemon/unlock_page.h"
 #include "broker/daemon/vault.h"
 #include "broker/http/server.h"
 #include "broker/proxy/routes.h"
@@ -243,8 +244,13 @@ int Run() {
   mcp_options.server.instructions =
       "keycell keeps API keys sealed; use proxy_request to call an API with a credential "
       "you never see. Never ask the user to paste a key.";
+  // unlock_vault's one-time unlock pages (/unlock/<token>), on the same loopback listener.
+  UnlockPages unlock_pages(vault);
+  if (Status st = unlock_pages.Register(router); !st.ok()) return Fatal("http routes", st.where());
   McpToolOptions tool_options;
   tool_options.tool_sets = cfg->mcp_tool_sets;
+  tool_options.unlock_pages = &unlock_pages;
+  tool_options.allow_password_unlock = cfg->mcp_allow_password_unlock;
   const McpRegistryFactory mcp_tools = [&vault, tool_options](const identity::Principal& who) {
     return BuildToolRegistry(vault, who, tool_options);
   };
@@ -267,6 +273,11 @@ int Run() {
                                       " (set http.listen / KEYCELL_HTTP_LISTEN to another address; port 0 picks a free one)");
   const std::string http_address = cfg->http_host + ":" + std::to_string(http_server.port());
   vault.SetHttpAddress(http_address);
+  // An IPv6 literal needs brackets in a URL.
+  unlock_pages.SetBaseUrl("http://" +
+                          (cfg->http_host.find(':') != std::string::npos ? "[" + cfg->http_host + "]"
+                                                                        : cfg->http_host) +
+                          ":" + std::to_string(http_server.port()));
 
   std::atomic<int64_t> idle_lock{cfg->idle_lock_seconds};
   std::atomic<bool> stopping{false};

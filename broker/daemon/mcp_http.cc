@@ -8,6 +8,7 @@
 
 #include "broker/http/auth.h"
 #include "broker/http/errors.h"
+#include "broker/json/json.h"
 #include "broker/mcp/jsonrpc.h"
 #include "broker/store/types.h"
 
@@ -75,6 +76,43 @@ bool PrefersSseOnly(const Request& req) {
          a.find("application/*") == std::string::npos;
 }
 
+// Accept lists text/event-stream: the POST's answer may be an SSE stream that carries the
+// request's notifications and server-to-client requests before its response.
+bool AcceptsSse(const Request& req) {
+  auto accept = req.Header("Accept");
+  return accept && Lower(*accept).find("text/event-stream") != std::string::npos;
+}
+
+// The SSE response to one POSTed request, opened lazily: only when the session has
+// something to send for the request before its response (a tool's log line, an
+// elicitation/create). A request that produces nothing else is answered with plain JSON
+// as before, which every client accepts.
+struct PostStream {
+  explicit PostStream(ResponseWriter& r) : res(r) {}
+  std::mutex mu;
+  ResponseWriter& res;  // guarded by mu
+  bool started = false;  // guarded by mu: the 200 and its headers are out
+  bool ended = false;    // guarded by mu: the request finished; nothing more goes here
+  bool broken = false;   // guarded by mu: a write failed (the client went away)
+
+  // One event, opening the stream first if needed. False when it could not be sent here.
+  bool Emit(std::string_view message) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (ended || broken) return false;
+    if (!started) {
+      (void)res.SetHeader("Content-Type", "text/event-stream");
+      (void)res.SetHeader("Cache-Control", "no-store");
+      if (!res.BeginChunked(200).ok()) {
+        broken = true;
+        return false;
+      }
+      started = true;
+    }
+    if (!res.Write(SseEvent("message", message)).ok()) broken = true;
+    return !broken;
+  }
+};
+
 // Content-Type, when sent, must be application/json (parameters allowed).
 bool JsonContentType(const Request& req) {
   auto ct = req.Header("Content-Type");
@@ -85,6 +123,7 @@ bool JsonContentType(const Request& req) {
 }
 
 bool SupportedVersion(std::string_view v) {
+  if (v == mcp::kModernProtocolVersion) return true;
   return std::find(mcp::kSupportedProtocolVersions.begin(), mcp::kSupportedProtocolVersions.end(),
                    v) != mcp::kSupportedProtocolVersions.end();
 }
@@ -119,6 +158,8 @@ struct McpHttp::HttpSession {
   size_t queued_bytes = 0;        // guarded by mu
   bool stream_attached = false;   // guarded by mu
   bool closed = false;            // guarded by mu
+  // The POSTed requests now running whose client reads an SSE answer, by request id.
+  std::map<mcp::Id, std::shared_ptr<PostStream>> post_streams;  // guarded by mu
 
   void Touch() { last_used.store(Ticks(Clock::now())); }
 
@@ -213,15 +254,29 @@ McpHttp::SessionPtr McpHttp::Open(const identity::Principal& who, bool legacy,
   const size_t max_bytes = options_.max_queued_bytes;
   std::weak_ptr<HttpSession> weak = s;
   s->session = std::make_unique<mcp::Session>(
-      std::move(tools), options_.server, [weak, max_events, max_bytes](std::string note) {
+      std::move(tools), options_.server,
+      mcp::Session::Outgoing([weak, max_events, max_bytes](
+                                 std::string note, const std::optional<mcp::Id>& related) {
         auto held = weak.lock();
         if (!held) return;
+        std::shared_ptr<PostStream> post;
+        {
+          std::lock_guard<std::mutex> lock(held->mu);
+          if (held->closed) return;
+          if (related) {
+            auto it = held->post_streams.find(*related);
+            if (it != held->post_streams.end()) post = it->second;
+          }
+        }
+        // Streamable HTTP: a message that belongs to a running POSTed request goes on
+        // that request's SSE answer ...
+        if (post && post->Emit(note)) return;
         std::lock_guard<std::mutex> lock(held->mu);
-        // Streamable HTTP: notifications go to the GET stream when one is open, else they
-        // are dropped (the spec lets a server send nothing outside a stream).
+        // ... anything else to the GET stream when one is open, else it is dropped (the
+        // spec lets a server send nothing outside a stream).
         if (held->closed || (!held->legacy && !held->stream_attached)) return;
         held->EnqueueLocked(SseEvent("message", note), max_events, max_bytes);
-      });
+      }));
 
   std::vector<SessionPtr> evicted;
   {
@@ -340,7 +395,42 @@ void McpHttp::PostMcp(RestApi& api, Request& req, ResponseWriter& res) {
       (void)res.Send(200, "application/json", reply);
   };
 
+  // 2026-07-28: Mcp-Method (and Mcp-Name for tools/call) mirror the body so proxies can
+  // route without parsing it; a mismatch is refused rather than guessed at.
+  if (req.HeaderCount("Mcp-Method") > 0) {
+    const bool is_call = parsed->kind == mcp::MessageKind::kRequest ||
+                         parsed->kind == mcp::MessageKind::kNotification;
+    auto name = json::GetString(parsed->params.get(), "name");
+    if (req.HeaderCount("Mcp-Method") != 1 || !is_call ||
+        *req.Header("Mcp-Method") != parsed->method ||
+        (req.HeaderCount("Mcp-Name") == 1 && parsed->method == "tools/call" &&
+         (!name || *req.Header("Mcp-Name") != *name))) {
+      (void)http::SendError(res, ErrorCode::kBadRequest, "Mcp-Method/Mcp-Name do not match the body");
+      return;
+    }
+  }
+
   auto session_id = req.Header(kSessionHeader);
+  const bool modern =
+      parsed->kind == mcp::MessageKind::kRequest &&
+      json::GetString(json::GetObject(parsed->params.get(), "_meta"), mcp::kProtocolVersionMetaKey)
+          .has_value();
+  if (!session_id && modern) {
+    // The stateless revision: the request is served on its own, by a session that lives
+    // only for it (its version and capabilities come from its _meta).
+    std::shared_ptr<const mcp::ToolRegistry> tools = tools_ ? tools_(*who) : nullptr;
+    if (tools == nullptr) {
+      (void)http::SendError(res, ErrorCode::kInternal, "could not serve the MCP request");
+      return;
+    }
+    mcp::Session once(std::move(tools), options_.server, mcp::Session::Notify());
+    std::optional<std::string> reply = once.Handle(*body);
+    if (reply)
+      reply_with(*reply);
+    else
+      (void)res.Send(202, "", "");
+    return;
+  }
   if (!session_id) {
     if (parsed->kind != mcp::MessageKind::kRequest || parsed->method != "initialize") {
       (void)http::SendError(res, ErrorCode::kBadRequest,
@@ -367,8 +457,30 @@ void McpHttp::PostMcp(RestApi& api, Request& req, ResponseWriter& res) {
     (void)http::SendError(res, ErrorCode::kNotFound, "unknown MCP session");
     return;
   }
+  // A request whose client reads SSE gets a stream for what it produces while it runs.
+  std::shared_ptr<PostStream> post;
+  if (parsed->kind == mcp::MessageKind::kRequest && AcceptsSse(req)) {
+    post = std::make_shared<PostStream>(res);
+    std::lock_guard<std::mutex> sl(s->mu);
+    // A duplicate id is refused by the session; its messages then use the GET stream.
+    if (!s->post_streams.emplace(*parsed->id, post).second) post.reset();
+  }
   std::optional<std::string> reply = s->session->Handle(*body);
   s->Touch();
+  if (post) {
+    {
+      std::lock_guard<std::mutex> sl(s->mu);
+      s->post_streams.erase(*parsed->id);
+    }
+    std::unique_lock<std::mutex> pl(post->mu);
+    post->ended = true;
+    if (post->started) {
+      // The response is the stream's last event; then the stream ends.
+      if (reply && !post->broken) (void)res.Write(SseEvent("message", *reply));
+      (void)res.Finish();
+      return;
+    }
+  }
   if (parsed->kind != mcp::MessageKind::kRequest) {
     (void)res.Send(202, "", "");
     return;

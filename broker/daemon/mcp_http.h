@@ -7,8 +7,11 @@
 //                                    Mcp-Session-Id opens a session (id in the reply's
 //                                    Mcp-Session-Id header); a request is answered with
 //                                    application/json (or one SSE event when the client
-//                                    accepts only text/event-stream); notifications and
-//                                    responses get 202 with no body
+//                                    accepts only text/event-stream), or, when it sends
+//                                    messages while it runs (a tool's log line, an
+//                                    elicitation/create) and the client accepts SSE, with
+//                                    an SSE stream of those messages, then the response;
+//                                    notifications and responses get 202 with no body
 //   GET    /mcp                      text/event-stream of the session's server
 //                                    notifications (one stream per session at a time)
 //   DELETE /mcp                      ends the session (204)

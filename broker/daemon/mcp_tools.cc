@@ -11,6 +11,7 @@
 
 #include "broker/daemon/control_protocol.h"
 #include "broker/daemon/mcp_tools_internal.h"
+#include "broker/daemon/mcp_unlock.h"
 
 namespace keycell::broker::daemon {
 namespace {
@@ -284,27 +285,21 @@ void AddAgentKeys(Builder& b) {
       });
 }
 
-void AddPushkey(Builder& b) {
+void AddPushkey(Builder& b, std::shared_ptr<const UnlockVaultTool> unlock) {
   const Tools* t = &b.t;
   b.Add("unlock_vault", "Unlock the vault",
-        "Reports whether the vault is unlocked. If it is locked, the human must unlock it with "
-        "`keycell unlock` in a terminal: the PIN never passes through the model.",
-        kNoArguments,
-        Object(Prop("unlocked", kBool) + "," + Prop("already_unlocked", kBool), R"("unlocked")",
-               false),
-        kSets, [t](const mcp::ToolContext&, const cJSON*) {
-          OpResult r = t->Run("status", Args());
-          if (!r.ok) return OpError(r);
-          if (!json::GetBool(r.result.get(), "unlocked").value_or(false))
-            return ToolResult::Error(
-                "locked: keycell's vault is locked. Ask the human to run `keycell unlock` in a "
-                "terminal (the PIN "
-                "is never passed through MCP), then try again.");
-          json::Json out = json::MakeObject();
-          (void)json::SetBool(out.get(), "unlocked", true);
-          (void)json::SetBool(out.get(), "already_unlocked", true);
-          return ToolResult::Structured(std::move(out));
-        });
+        "Unlocks the vault with the human's help, never with the PIN in the model's context: "
+        "the human gets a one-time local unlock page (opened through URL elicitation when the "
+        "client supports it, else its URL is returned) or runs `keycell unlock`. Returns at once "
+        "when already unlocked. `password` is accepted only when keycell's config allows it.",
+        Object(Prop("password",
+                    Described(R"("type":"string","minLength":1)",
+                              "The token PIN (Pushkey compatibility; refused unless config "
+                              "mcp.allow_password_unlock is true)"))),
+        Object(Prop("unlocked", kBool) + "," + Prop("already_unlocked", kBool) + "," +
+                   Prop("url", kStr),
+               R"("unlocked")", false),
+        kSets, [unlock](const mcp::ToolContext& ctx, const cJSON* a) { return unlock->Run(ctx, a); });
 
   b.Add("lock_vault", "Lock the vault",
         "Locks the vault: the enclave logs out of the token and forgets every key until the human "
@@ -395,7 +390,9 @@ std::shared_ptr<const mcp::ToolRegistry> BuildToolRegistry(Vault& vault,
   auto tools = std::make_shared<Tools>(vault, who);
   auto registry = std::make_shared<mcp::ToolRegistry>();
   Builder b{*registry, *tools, why};
-  if (opts.Enabled("pushkey")) AddPushkey(b);
+  if (opts.Enabled("pushkey"))
+    AddPushkey(b, std::make_shared<UnlockVaultTool>(vault, who, opts.unlock_pages,
+                                                    opts.allow_password_unlock));
   if (opts.Enabled("agentkeys")) AddAgentKeys(b);
   AddValueTools(b, opts);
   AddCommon(b);

@@ -24,10 +24,16 @@
 
 namespace keycell::broker::daemon {
 
+class UnlockPages;  // unlock_page.h
+
 struct McpToolOptions {
   // config mcp.tool_sets: any of "pushkey", "agentkeys", "vault_secret", "all".
   // whoami and audit_log belong to no set and are always registered.
   std::vector<std::string> tool_sets = {"all"};
+  // unlock_vault's one-time unlock pages (null: it only advises `keycell unlock`).
+  UnlockPages* unlock_pages = nullptr;
+  // config mcp.allow_password_unlock: unlock_vault accepts a `password` argument.
+  bool allow_password_unlock = false;
 
   bool Enabled(std::string_view set) const;
 };

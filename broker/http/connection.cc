@@ -3,6 +3,8 @@
 // compile cost to this file (docs/http-server.md).
 #include "broker/http/connection.h"
 
+#include <string.h>
+
 #include <algorithm>
 #include <array>
 #include <boost/asio/buffer.hpp>
@@ -79,6 +81,8 @@ class Connection final : public ResponseChannel {
  public:
   Connection(Transport& transport, const ConnectionContext& ctx)
       : t_(transport), ctx_(ctx), opt_(*ctx.options) {}
+  // Bytes a handler never read (a body refused before it was read) may hold a secret.
+  ~Connection() override { explicit_bzero(buf_.data(), buf_.size()); }
 
   void Run() {
     for (bool first = true;; first = false) {
@@ -298,7 +302,12 @@ Result<size_t> Connection::ReadBody(char* buf, size_t n) {
       body.size = n;
       boost::system::error_code ec;
       const std::string_view in = Pending();
-      Consume(parser_->put(boost::asio::buffer(in.data(), in.size()), ec));
+      const size_t used = parser_->put(boost::asio::buffer(in.data(), in.size()), ec);
+      // Body bytes (and their chunk framing) leave the connection's buffer once handed
+      // over: a body may hold a secret (the unlock page's PIN, docs/mcp.md), and the
+      // buffer lives as long as the connection.
+      explicit_bzero(buf_.data() + start_, used);
+      Consume(used);
       const size_t produced = n - body.size;
       body.data = nullptr;  // never leave Beast a pointer into the caller's buffer
       if (ec && ec != bhttp::error::need_buffer && ec != bhttp::error::need_more) {

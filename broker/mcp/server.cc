@@ -115,9 +115,18 @@ std::string CheckToolContract(const Tool& tool, const ToolResult& r) {
 }  // namespace
 
 Session::Session(std::shared_ptr<const ToolRegistry> tools, ServerOptions options, Notify notify)
+    : Session(std::move(tools), std::move(options),
+              notify ? Outgoing([notify = std::move(notify)](std::string message,
+                                                             const std::optional<Id>&) {
+                notify(std::move(message));
+              })
+                     : Outgoing()) {}
+
+Session::Session(std::shared_ptr<const ToolRegistry> tools, ServerOptions options,
+                 Outgoing outgoing)
     : tools_(tools ? std::move(tools) : std::make_shared<const ToolRegistry>()),
       options_(std::move(options)),
-      notify_(std::move(notify)),
+      outgoing_(std::move(outgoing)),
       log_level_(options_.initial_log_level) {}
 
 bool Session::initialized() const {
@@ -155,7 +164,7 @@ std::optional<std::string> Session::Handle(std::string_view message) {
       return std::nullopt;
     case MessageKind::kResponse:
     case MessageKind::kErrorResponse:
-      // The core sends no requests yet (elicitation will), so no answer is awaited.
+      HandleResponse(m);
       return std::nullopt;
   }
   return std::nullopt;
@@ -167,6 +176,11 @@ std::optional<std::string> Session::HandleRequest(Message& m) {
   // MCP params are always an object; a positional (array) params fits no method.
   if (params != nullptr && json::TypeOf(params) != json::Type::kObject) {
     return Error(id, kInvalidParams, "params must be an object");
+  }
+  // The stateless revision names its version in every request's _meta.
+  if (const auto claimed =
+          json::GetString(json::GetObject(params, "_meta"), kProtocolVersionMetaKey)) {
+    return HandleModern(m, *claimed);
   }
   if (m.method == "ping") return EmptyResult(id);
   if (m.method == "initialize") return Initialize(id, params);
@@ -246,7 +260,8 @@ std::string Session::Initialize(const Id& id, const cJSON* params) {
   return SerializeResponse(id, result.get());
 }
 
-std::string Session::ListTools(const Id& id, const cJSON* params) {
+std::string Session::ListTools(const Id& id, const cJSON* params,
+                               const std::string* modern_version) {
   const size_t page = options_.page_size == 0 ? 1 : options_.page_size;
   const size_t total = tools_->size();
   size_t offset = 0;
@@ -256,7 +271,7 @@ std::string Session::ListTools(const Id& id, const cJSON* params) {
     if (!start) return Error(id, kInvalidParams, "invalid cursor");
     offset = *start;
   }
-  const std::string version = protocol_version();
+  const std::string version = modern_version != nullptr ? *modern_version : protocol_version();
   json::Json list = json::MakeArray();
   const size_t end = std::min(total, offset + page);
   for (size_t i = offset; i < end; ++i) {
@@ -267,10 +282,17 @@ std::string Session::ListTools(const Id& id, const cJSON* params) {
   json::Json result = json::MakeObject();
   Must(json::Set(result.get(), "tools", std::move(list)));
   if (end < total) Must(json::SetString(result.get(), "nextCursor", MakeCursor(end)));
+  if (modern_version != nullptr) {
+    // 2026-07-28 list results are cacheable; keycell's tool list is per principal and
+    // may change with an upgrade: do not let a client cache it.
+    Must(json::SetInt(result.get(), "ttlMs", 0));
+    Must(json::SetString(result.get(), "cacheScope", "private"));
+  }
   return SerializeResponse(id, result.get());
 }
 
-std::optional<std::string> Session::CallTool(const Id& id, const cJSON* params) {
+std::optional<std::string> Session::CallTool(const Id& id, const cJSON* params,
+                                             const std::string* modern_version) {
   const std::optional<std::string_view> name = json::GetString(params, "name");
   if (!name) return Error(id, kInvalidParams, "name must be a string");
   // The tool name is not echoed: it comes from the client.
@@ -293,7 +315,7 @@ std::optional<std::string> Session::CallTool(const Id& id, const cJSON* params) 
     if (!in_flight_.emplace(id, cancelled).second) {
       return Error(id, kInvalidRequest, "request id already in use");
     }
-    version = protocol_version_;
+    version = modern_version != nullptr ? *modern_version : protocol_version_;
   }
 
   ToolResult result;
@@ -303,9 +325,32 @@ std::optional<std::string> Session::CallTool(const Id& id, const cJSON* params) 
     result = ToolResult::Error("invalid arguments: " + invalid);
   } else {
     const std::string logger = tool->name;
+    const std::atomic<bool>* flag = cancelled.get();
+    ToolPeer peer;
+    if (modern_version == nullptr) {
+      peer.request = [this, flag, id](std::string_view method, json::Json p,
+                                      std::chrono::milliseconds timeout) {
+        return Request(method, std::move(p), timeout, flag, id);
+      };
+      peer.notify = [this, id](std::string_view method, json::Json p) {
+        return SendNotification(method, std::move(p), id);
+      };
+      peer.client_capabilities = [this] { return client_capabilities(); };
+    } else {
+      // This request's own declaration; no server requests (peer.request stays empty).
+      const cJSON* caps =
+          json::GetObject(json::GetObject(params, "_meta"), kClientCapabilitiesMetaKey);
+      auto declared = std::make_shared<json::Json>(caps != nullptr ? json::Clone(caps)
+                                                                   : json::MakeObject());
+      peer.client_capabilities = [declared] { return json::Clone(declared->get()); };
+    }
     const ToolContext ctx(
-        id, version, cancelled.get(),
-        [this, logger](LogLevel level, std::string_view text) { Log(level, logger, text); });
+        id, version, flag,
+        [this, logger, id](LogLevel level, std::string_view text) {
+          auto data = json::MakeString(text);
+          if (data.ok()) LogFor(level, logger, data->get(), id);
+        },
+        std::move(peer));
     result = tool->handler(ctx, arguments);
   }
 
@@ -335,19 +380,173 @@ std::string Session::SetLevel(const Id& id, const cJSON* params) {
 }
 
 void Session::Log(LogLevel level, std::string_view logger, const cJSON* data) {
-  if (level < log_level_.load() || !initialized() || !notify_) return;
+  LogFor(level, logger, data, std::nullopt);
+}
+
+void Session::LogFor(LogLevel level, std::string_view logger, const cJSON* data,
+                     const std::optional<Id>& related) {
+  if (level < log_level_.load() || !initialized() || !outgoing_) return;
   json::Json params = json::MakeObject();
   Must(json::SetString(params.get(), "level", LogLevelName(level)));
   if (!logger.empty() && !json::SetString(params.get(), "logger", logger).ok()) return;
   Must(json::Set(params.get(), "data", data != nullptr ? json::Clone(data) : json::MakeNull()));
   auto text = SerializeNotification("notifications/message", params.get());
-  if (text.ok()) notify_(std::move(text).value());
+  if (text.ok()) outgoing_(std::move(text).value(), related);
 }
 
 void Session::Log(LogLevel level, std::string_view logger, std::string_view text) {
   auto data = json::MakeString(text);
   if (!data.ok()) return;  // not clean UTF-8: dropped rather than mangled
   Log(level, logger, data->get());
+}
+
+std::optional<std::string> Session::HandleModern(Message& m, std::string_view version) {
+  const Id& id = *m.id;
+  const cJSON* params = m.params.get();
+  if (version != kModernProtocolVersion) {
+    // The client claims a revision of the stateless era this server does not speak: tell
+    // it which ones it does, so it can retry or fall back (-32022 with data).
+    json::Json data = json::MakeObject();
+    json::Json supported = json::MakeArray();
+    Must(json::Append(supported.get(), json::MakeString(kModernProtocolVersion).value()));
+    for (const std::string_view v : kSupportedProtocolVersions)
+      Must(json::Append(supported.get(), json::MakeString(v).value()));
+    Must(json::Set(data.get(), "supported", std::move(supported)));
+    (void)json::SetString(data.get(), "requested", version);
+    return SerializeError(id, kUnsupportedProtocolVersion, "unsupported protocol version",
+                          data.get());
+  }
+  const std::string v(version);
+  std::optional<std::string> reply;
+  if (m.method == "server/discover") {
+    reply = Discover(id);
+  } else if (m.method == "ping") {
+    reply = EmptyResult(id);
+  } else if (m.method == "tools/list") {
+    reply = ListTools(id, params, &v);
+  } else if (m.method == "tools/call") {
+    reply = CallTool(id, params, &v);
+  } else if (m.method == "logging/setLevel") {
+    reply = SetLevel(id, params);
+  } else {
+    return Error(id, kMethodNotFound, "method not found");
+  }
+  if (!reply) return reply;
+  // Every 2026-07-28 result names its kind; keycell's are always complete.
+  auto parsed = ParseMessage(*reply);
+  if (!parsed.ok() || parsed->kind != MessageKind::kResponse ||
+      json::TypeOf(parsed->result.get()) != json::Type::kObject)
+    return reply;
+  Must(json::SetString(parsed->result.get(), "resultType", "complete"));
+  return SerializeResponse(id, parsed->result.get());
+}
+
+std::string Session::Discover(const Id& id) {
+  json::Json result = json::MakeObject();
+  json::Json versions = json::MakeArray();
+  Must(json::Append(versions.get(), json::MakeString(kModernProtocolVersion).value()));
+  for (const std::string_view v : kSupportedProtocolVersions)
+    Must(json::Append(versions.get(), json::MakeString(v).value()));
+  Must(json::Set(result.get(), "supportedVersions", std::move(versions)));
+  json::Json caps = json::MakeObject();
+  json::Json tools = json::MakeObject();
+  Must(json::SetBool(tools.get(), "listChanged", false));
+  Must(json::Set(caps.get(), "tools", std::move(tools)));
+  Must(json::Set(caps.get(), "logging", json::MakeObject()));
+  Must(json::Set(result.get(), "capabilities", std::move(caps)));
+  if (!options_.instructions.empty())
+    (void)json::SetString(result.get(), "instructions", options_.instructions);
+  Must(json::SetInt(result.get(), "ttlMs", 0));
+  Must(json::SetString(result.get(), "cacheScope", "private"));
+  json::Json info = json::MakeObject();
+  Must(json::SetString(info.get(), "name", kServerName));
+  if (!json::SetString(info.get(), "version", options_.version).ok())
+    Must(json::SetString(info.get(), "version", "unknown"));
+  json::Json meta = json::MakeObject();
+  Must(json::Set(meta.get(), kServerInfoMetaKey, std::move(info)));
+  Must(json::Set(result.get(), "_meta", std::move(meta)));
+  return SerializeResponse(id, result.get());
+}
+
+Status Session::SendNotification(std::string_view method, json::Json params,
+                                 const std::optional<Id>& related) {
+  if (!initialized() || !outgoing_) return Status(Err::kUnavailable, "mcp notify");
+  KC_ASSIGN_OR_RETURN(std::string text, SerializeNotification(method, params.get()));
+  outgoing_(std::move(text), related);
+  return Status::Ok();
+}
+
+Result<json::Json> Session::Request(std::string_view method, json::Json params,
+                                    std::chrono::milliseconds timeout,
+                                    const std::atomic<bool>* cancelled,
+                                    const std::optional<Id>& related) {
+  if (!outgoing_) return Status(Err::kUnavailable, "mcp request: no transport");
+  auto pending = std::make_shared<Pending>();
+  Id id;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!initialized_) return Status(Err::kUnavailable, "mcp request: not initialized");
+    if (pending_.size() >= std::max<size_t>(1, options_.max_pending_requests))
+      return Status(Err::kUnavailable, "mcp request: too many pending");
+    // Our own id space: the client's request ids are a separate namespace (JSON-RPC ids
+    // are per sender), the prefix only makes logs readable.
+    id = "keycell-" + std::to_string(next_request_++);
+    pending_.emplace(id, pending);
+  }
+  auto forget = [&] {
+    std::lock_guard<std::mutex> lock(mu_);
+    pending_.erase(id);
+  };
+  auto text = SerializeRequest(id, method, params.get());
+  if (!text.ok()) {
+    forget();
+    return text.status();
+  }
+  outgoing_(std::move(text).value(), related);
+
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  // The cancellation flag is an atomic nobody signals us about: look at it often.
+  constexpr std::chrono::milliseconds kPoll{100};
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!pending->done) {
+    const auto now = std::chrono::steady_clock::now();
+    const bool gave_up = now >= deadline || (cancelled != nullptr && cancelled->load());
+    if (gave_up) {
+      pending_.erase(id);
+      lock.unlock();
+      // Tell the client to stop asking its user (cancellation applies both ways).
+      json::Json note = json::MakeObject();
+      Must(json::SetString(note.get(), "requestId", std::get<std::string>(id)));
+      Must(json::SetString(note.get(), "reason", "no longer needed"));
+      auto cancel = SerializeNotification("notifications/cancelled", note.get());
+      if (cancel.ok()) outgoing_(std::move(cancel).value(), related);
+      return Status(Err::kTimeout, "mcp request: no response");
+    }
+    pending_cv_.wait_for(lock, std::min<std::chrono::steady_clock::duration>(
+                                   kPoll, deadline - now));
+  }
+  pending_.erase(id);
+  if (pending->failed)
+    return Status(Err::kPolicyDenied, "mcp request: client error",
+                  static_cast<int32_t>(pending->error_code));
+  return std::move(pending->result);
+}
+
+void Session::HandleResponse(Message& m) {
+  // An error response with a null id answers nothing we can match.
+  if (!m.id) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  const auto it = pending_.find(*m.id);
+  if (it == pending_.end() || it->second->done) return;  // unknown, late or repeated
+  Pending& p = *it->second;
+  p.done = true;
+  if (m.kind == MessageKind::kErrorResponse) {
+    p.failed = true;
+    p.error_code = m.error.code;
+  } else {
+    p.result = std::move(m.result);
+  }
+  pending_cv_.notify_all();
 }
 
 }  // namespace keycell::mcp

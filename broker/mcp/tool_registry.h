@@ -10,6 +10,7 @@
 // ToolResult with is_error set, never as a JSON-RPC error.
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <functional>
 #include <map>
@@ -54,16 +55,32 @@ struct ToolResult {
   static ToolResult Structured(json::Json object, std::string text = std::string());
 };
 
+// What a handler may send back to the client while it runs, bound to its tools/call by
+// the Session (so a transport can route it, e.g. onto the POST's SSE stream). Empty
+// functions when the call has no session behind it (unit tests of a handler).
+struct ToolPeer {
+  // A server-to-client request (e.g. elicitation/create); waits for the client's
+  // response. See Session::Request for the errors.
+  std::function<Result<json::Json>(std::string_view method, json::Json params,
+                                   std::chrono::milliseconds timeout)>
+      request;
+  // A server-to-client notification (e.g. notifications/elicitation/complete).
+  std::function<Status(std::string_view method, json::Json params)> notify;
+  // The capabilities the client declared in initialize (a copy; {} when none).
+  std::function<json::Json()> client_capabilities;
+};
+
 // Per-call context handed to a handler. Valid only for the duration of the call.
 class ToolContext {
  public:
   using LogFn = std::function<void(LogLevel, std::string_view)>;
   ToolContext(Id request_id, std::string protocol_version, const std::atomic<bool>* cancelled,
-              LogFn log)
+              LogFn log, ToolPeer peer = {})
       : request_id_(std::move(request_id)),
         protocol_version_(std::move(protocol_version)),
         cancelled_(cancelled),
-        log_(std::move(log)) {}
+        log_(std::move(log)),
+        peer_(std::move(peer)) {}
 
   const Id& request_id() const { return request_id_; }
   // The version negotiated by initialize, e.g. "2025-11-25".
@@ -77,12 +94,28 @@ class ToolContext {
   void Log(LogLevel level, std::string_view message) const {
     if (log_) log_(level, message);
   }
+  // Sends `method` to the client and waits up to `timeout` for its result (the
+  // `result` member); see Session::Request for the errors. Returns early when this
+  // tools/call is cancelled. Err::kUnavailable without a session.
+  Result<json::Json> Request(std::string_view method, json::Json params,
+                             std::chrono::milliseconds timeout) const {
+    if (!peer_.request) return Status(Err::kUnavailable, "no MCP session");
+    return peer_.request(method, std::move(params), timeout);
+  }
+  Status Notify(std::string_view method, json::Json params) const {
+    if (!peer_.notify) return Status(Err::kUnavailable, "no MCP session");
+    return peer_.notify(method, std::move(params));
+  }
+  json::Json ClientCapabilities() const {
+    return peer_.client_capabilities ? peer_.client_capabilities() : json::MakeObject();
+  }
 
  private:
   Id request_id_;
   std::string protocol_version_;
   const std::atomic<bool>* cancelled_;
   LogFn log_;
+  ToolPeer peer_;
 };
 
 // `arguments` is the validated arguments object (never null: {} when the client sent

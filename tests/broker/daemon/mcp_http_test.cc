@@ -3,10 +3,13 @@
 // binding to its principal is tested with two real API keys.
 
 #include "broker/daemon/mcp_http.h"
+#include "broker/daemon/mcp_tools.h"
+#include "broker/daemon/unlock_page.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -38,6 +41,11 @@ constexpr char kList[] = R"({"jsonrpc":"2.0","id":2,"method":"tools/list"})";
 constexpr char kCall[] =
     R"({"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hi there"}}})";
 
+json::Json ParsedOrEmpty(std::string_view text) {
+  auto r = json::ParseJson(text);
+  return r.ok() ? std::move(r).value() : json::MakeObject();
+}
+
 // One trivial tool: echo {text} back, logging first (a notification for GET streams).
 std::shared_ptr<const mcp::ToolRegistry> TestTools() {
   auto tools = std::make_shared<mcp::ToolRegistry>();
@@ -53,6 +61,19 @@ std::shared_ptr<const mcp::ToolRegistry> TestTools() {
     return mcp::ToolResult::Text(std::string(json::GetString(args, "text").value_or("")));
   };
   EXPECT_TRUE(tools->Add(std::move(echo)).ok());
+  // ask: one server-to-client request, answered with what the client said.
+  mcp::Tool ask;
+  ask.name = "ask";
+  ask.description = "Asks the client.";
+  ask.input_schema = ParsedOrEmpty(R"({"type":"object"})");
+  ask.handler = [](const mcp::ToolContext& ctx, const cJSON*) {
+    auto r = ctx.Request("elicitation/create", ParsedOrEmpty(R"({"mode":"url"})"),
+                         std::chrono::seconds(30));
+    if (!r.ok()) return mcp::ToolResult::Error(ErrName(r.status().code()));
+    return mcp::ToolResult::Text("client said " +
+                                 std::string(json::GetString(r->get(), "action").value_or("?")));
+  };
+  EXPECT_TRUE(tools->Add(std::move(ask)).ok());
   return tools;
 }
 
@@ -110,6 +131,44 @@ class McpHttpTest : public ::testing::Test {
     ASSERT_TRUE(mcp_->Register(router, *api_).ok());
     server_ = std::make_unique<http::Server>(std::move(router));
     ASSERT_TRUE(server_->Listen("127.0.0.1", 0).ok());
+  }
+
+  // McpHttp with keycell's real tools (unlock_vault among them) and the unlock pages, on
+  // a clock the test moves.
+  void StartWithUnlock() {
+    UnlockPageOptions o;
+    o.now = [this] { return clock_; };
+    pages_ = std::make_unique<UnlockPages>(*vault_, o);
+    mcp_ = std::make_unique<McpHttp>(
+        [this](const identity::Principal& who) {
+          McpToolOptions opts;
+          opts.unlock_pages = pages_.get();
+          return BuildToolRegistry(*vault_, who, opts);
+        },
+        McpHttpOptions{});
+    http::Router router;
+    ASSERT_TRUE(mcp_->Register(router, *api_).ok());
+    ASSERT_TRUE(pages_->Register(router).ok());
+    server_ = std::make_unique<http::Server>(std::move(router));
+    ASSERT_TRUE(server_->Listen("127.0.0.1", 0).ok());
+    pages_->SetBaseUrl("http://127.0.0.1:" + std::to_string(server_->port()));
+  }
+
+  // The path of a new page.
+  std::string NewPage() {
+    auto page = pages_->Create("test");
+    EXPECT_TRUE(page.ok());
+    if (!page.ok()) return "";
+    EXPECT_EQ(page->url.rfind("http://127.0.0.1:", 0), 0u);
+    return page->url.substr(page->url.find("/unlock/"));
+  }
+
+  std::optional<TestResponse> SubmitPin(const std::string& path, std::string_view form,
+                                        const std::string& extra = "") {
+    return Call("POST", path,
+                "Content-Type: application/x-www-form-urlencoded\r\nOrigin: http://127.0.0.1:" +
+                    std::to_string(server_->port()) + "\r\n" + extra,
+                form);
   }
 
   void TearDown() override {
@@ -179,6 +238,8 @@ class McpHttpTest : public ::testing::Test {
   std::unique_ptr<McpHttp> mcp_;
   std::unique_ptr<http::Server> server_;
   std::string key_a_, key_b_;
+  std::chrono::steady_clock::time_point clock_ = std::chrono::steady_clock::now();
+  std::unique_ptr<UnlockPages> pages_;
 };
 
 TEST_F(McpHttpTest, InitializeListAndCallOverStreamableHttp) {
@@ -221,6 +282,101 @@ TEST_F(McpHttpTest, AnswersAsOneSseEventWhenTheClientAcceptsOnlySse) {
   EXPECT_EQ(r->Header("Content-Type").value_or(""), "text/event-stream");
   EXPECT_EQ(r->body.rfind("event: message\ndata: {", 0), 0u) << r->body;
   EXPECT_EQ(r->body.substr(r->body.size() - 2), "\n\n");
+}
+
+TEST_F(McpHttpTest, PostAnswerStreamsTheCallsNotificationsThenItsResponse) {
+  Start();
+  const std::string id = Initialize(key_a_);
+  auto call = Post(key_a_, kCall, id);  // accepts JSON and SSE
+  ASSERT_TRUE(call);
+  EXPECT_EQ(call->status, 200);
+  EXPECT_EQ(call->Header("Content-Type").value_or(""), "text/event-stream");
+  EXPECT_EQ(call->Header("Cache-Control").value_or(""), "no-store");
+  const size_t log = call->body.find("notifications/message");
+  const size_t response = call->body.find(R"("id":3,"result")");
+  ASSERT_NE(log, std::string::npos) << call->body;
+  ASSERT_NE(response, std::string::npos) << call->body;
+  EXPECT_LT(log, response) << call->body;
+  EXPECT_EQ(call->body.rfind("event: message\ndata: ", 0), 0u) << call->body;
+  // A request that produces nothing but its response stays plain JSON.
+  auto list = Post(key_a_, kList, id);
+  ASSERT_TRUE(list);
+  EXPECT_EQ(list->Header("Content-Type").value_or(""), "application/json");
+}
+
+TEST_F(McpHttpTest, ServerToClientRequestTravelsOnThePostStreamAndItsAnswerOnAPost) {
+  Start();
+  const std::string id = Initialize(key_a_);
+  TestClient c;
+  ASSERT_TRUE(c.Connect(server_->port()));
+  ASSERT_TRUE(c.Send(MakeRequest(
+      "POST", "/mcp",
+      Auth(key_a_) + "Content-Type: application/json\r\nAccept: application/json, "
+                     "text/event-stream\r\nMcp-Session-Id: " + id + "\r\n",
+      R"({"jsonrpc":"2.0","id":"q","method":"tools/call","params":{"name":"ask"}})")));
+  TestResponse head;
+  ASSERT_TRUE(c.ReadHead(&head));
+  EXPECT_EQ(head.status, 200);
+  EXPECT_EQ(head.Header("Content-Type").value_or(""), "text/event-stream");
+  auto asked = c.ReadChunk();
+  ASSERT_TRUE(asked);
+  EXPECT_NE(asked->find(R"("method":"elicitation/create")"), std::string::npos) << *asked;
+  EXPECT_NE(asked->find(R"("id":"keycell-1")"), std::string::npos) << *asked;
+  // The client's answer is a POST of its own: accepted, no body.
+  auto answer =
+      Post(key_a_, R"({"jsonrpc":"2.0","id":"keycell-1","result":{"action":"accept"}})", id);
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(answer->status, 202);
+  auto reply = c.ReadChunk();
+  ASSERT_TRUE(reply);
+  EXPECT_NE(reply->find(R"("id":"q")"), std::string::npos) << *reply;
+  EXPECT_NE(reply->find("client said accept"), std::string::npos) << *reply;
+  auto end = c.ReadChunk();
+  ASSERT_TRUE(end);
+  EXPECT_EQ(*end, "");  // the stream ends after the response
+}
+
+// 2026-07-28: a request with the per-request _meta version needs no session, and the
+// Mcp-Method / Mcp-Name headers must agree with the body.
+TEST_F(McpHttpTest, ModernRequestsAreServedWithoutASession) {
+  Start();
+  const std::string meta =
+      R"("_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28",)"
+      R"("io.modelcontextprotocol/clientCapabilities":{}})";
+  const std::string modern = "MCP-Protocol-Version: 2026-07-28\r\n";
+  auto discover = Post(key_a_, R"({"jsonrpc":"2.0","id":1,"method":"server/discover","params":{)" +
+                                   meta + "}}",
+                       "", modern + "Mcp-Method: server/discover\r\n");
+  ASSERT_TRUE(discover);
+  EXPECT_EQ(discover->status, 200) << discover->body;
+  EXPECT_NE(discover->body.find(R"("supportedVersions":["2026-07-28")"), std::string::npos)
+      << discover->body;
+  EXPECT_FALSE(discover->Header("Mcp-Session-Id").has_value());
+  EXPECT_EQ(mcp_->session_count(), 0u);
+
+  const std::string call =
+      R"({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hi"},)" +
+      meta + "}}";
+  auto called = Post(key_a_, call, "", modern + "Mcp-Method: tools/call\r\nMcp-Name: echo\r\n");
+  ASSERT_TRUE(called);
+  EXPECT_EQ(called->status, 200);
+  EXPECT_NE(called->body.find(R"("resultType":"complete")"), std::string::npos) << called->body;
+  EXPECT_NE(called->body.find(R"("text":"hi")"), std::string::npos) << called->body;
+
+  auto wrong_method = Post(key_a_, call, "", modern + "Mcp-Method: tools/list\r\n");
+  ASSERT_TRUE(wrong_method);
+  EXPECT_EQ(wrong_method->status, 400);
+  auto wrong_name = Post(key_a_, call, "", modern + "Mcp-Method: tools/call\r\nMcp-Name: ask\r\n");
+  ASSERT_TRUE(wrong_name);
+  EXPECT_EQ(wrong_name->status, 400);
+  // Without the _meta claim, a request without a session is still refused (legacy).
+  auto legacy = Post(key_a_, kList);
+  ASSERT_TRUE(legacy);
+  EXPECT_EQ(legacy->status, 400);
+  // Authentication applies as everywhere.
+  auto anonymous = Call("POST", "/mcp", "Content-Type: application/json\r\n", call);
+  ASSERT_TRUE(anonymous);
+  EXPECT_EQ(anonymous->status, 401);
 }
 
 TEST_F(McpHttpTest, SessionIdIsRequiredKnownAndBoundToItsPrincipal) {
@@ -344,8 +500,11 @@ TEST_F(McpHttpTest, GetStreamCarriesNotificationsAndEndsWithTheSession) {
   ASSERT_TRUE(second);
   EXPECT_EQ(second->status, 409);
 
-  // The tool logs before answering: the notification goes out on the stream.
-  auto call = Post(key_a_, kCall, id);
+  // The tool logs before answering; a client that reads only JSON answers gets the
+  // notification on the GET stream.
+  auto call = Call("POST", "/mcp",
+                   Auth(key_a_) + "Accept: application/json\r\nMcp-Session-Id: " + id + "\r\n",
+                   kCall);
   ASSERT_TRUE(call);
   EXPECT_EQ(call->status, 200);
   auto event = stream.ReadChunk();
@@ -439,6 +598,185 @@ TEST_F(McpHttpTest, IdleSessionsExpire) {
   const std::string id = Initialize(key_a_);
   usleep(250'000);
   EXPECT_EQ(StatusOf(Post(key_a_, kList, id)), 404);
+}
+
+}  // namespace
+}  // namespace keycell::broker::daemon
+
+namespace keycell::broker::daemon {
+namespace {
+
+// ---- unlock_vault's one-time page (unlock_page.h) against the real enclave ------------
+
+TEST_F(McpHttpTest, UnlockPageWrongPinThenRightPinThenSpent) {
+  StartWithUnlock();
+  ASSERT_FALSE(enclave_->unlocked());
+  const std::string path = NewPage();
+  auto get = Call("GET", path, "");
+  ASSERT_TRUE(get);
+  EXPECT_EQ(get->status, 200);
+  EXPECT_EQ(get->Header("Content-Type").value_or(""), "text/html; charset=utf-8");
+  EXPECT_EQ(get->Header("Cache-Control").value_or(""), "no-store");
+  EXPECT_NE(get->Header("Content-Security-Policy").value_or("").find("default-src 'none'"),
+            std::string::npos);
+  EXPECT_NE(get->body.find("type=\"password\" name=\"pin\""), std::string::npos) << get->body;
+  EXPECT_EQ(get->body.find(path.substr(8)), std::string::npos);  // the token is not repeated
+
+  auto wrong = SubmitPin(path, "pin=9999");
+  ASSERT_TRUE(wrong);
+  EXPECT_EQ(wrong->status, 403);
+  EXPECT_NE(wrong->body.find("Wrong PIN"), std::string::npos) << wrong->body;
+  EXPECT_FALSE(enclave_->unlocked());
+
+  auto empty = SubmitPin(path, "pin=");
+  ASSERT_TRUE(empty);
+  EXPECT_EQ(empty->status, 400);
+
+  auto right = SubmitPin(path, "other=x&pin=%31%32%334");  // "1234", %-encoded in part
+  ASSERT_TRUE(right);
+  EXPECT_EQ(right->status, 200) << right->body;
+  EXPECT_TRUE(enclave_->unlocked());
+
+  // Spent: 410 for GET and POST alike; a token never issued is 404.
+  auto again = Call("GET", path, "");
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 410);
+  auto repost = SubmitPin(path, "pin=1234");
+  ASSERT_TRUE(repost);
+  EXPECT_EQ(repost->status, 410);
+  auto unknown = Call("GET", "/unlock/" + std::string(64, 'a'), "");
+  ASSERT_TRUE(unknown);
+  EXPECT_EQ(unknown->status, 404);
+  auto junk = Call("GET", "/unlock/not-a-token", "");
+  ASSERT_TRUE(junk);
+  EXPECT_EQ(junk->status, 404);
+}
+
+TEST_F(McpHttpTest, UnlockPageExpiresAndChecksHostAndOrigin) {
+  StartWithUnlock();
+  const std::string path = NewPage();
+  auto foreign = SubmitPin(path, "pin=1234", "Origin: http://evil.example\r\n");
+  ASSERT_TRUE(foreign);
+  // The request has two Origin headers (SubmitPin adds one): refused either way.
+  EXPECT_EQ(foreign->status, 403);
+  auto evil = Call("POST", path, "Origin: http://evil.example\r\n", "pin=1234");
+  ASSERT_TRUE(evil);
+  EXPECT_EQ(evil->status, 403);
+  TestClient rebound;  // MakeRequest would add a loopback Host of its own
+  ASSERT_TRUE(rebound.Connect(server_->port()));
+  ASSERT_TRUE(rebound.Send("GET " + path + " HTTP/1.1\r\nHost: evil.example\r\n\r\n"));
+  auto refused = rebound.ReadResponse();
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 403);
+  EXPECT_FALSE(enclave_->unlocked());
+
+  clock_ += std::chrono::minutes(10);
+  auto expired = Call("GET", path, "");
+  ASSERT_TRUE(expired);
+  EXPECT_EQ(expired->status, 410);
+  auto late = SubmitPin(path, "pin=1234");
+  ASSERT_TRUE(late);
+  EXPECT_EQ(late->status, 410);
+  EXPECT_FALSE(enclave_->unlocked());
+  EXPECT_EQ(pages_->page_count(), 0u);
+}
+
+TEST_F(McpHttpTest, UnlockPageAllowsFewAttempts) {
+  StartWithUnlock();
+  const std::string path = NewPage();
+  for (int i = 0; i < UnlockPages::kMaxAttemptsPerPage; ++i) {
+    auto wrong = SubmitPin(path, "pin=0000");
+    ASSERT_TRUE(wrong);
+    // The vault's unlock rate limit (5 a minute here) may answer first.
+    EXPECT_TRUE(wrong->status == 403 || wrong->status == 429) << wrong->status;
+  }
+  auto over = SubmitPin(path, "pin=1234");
+  ASSERT_TRUE(over);
+  EXPECT_EQ(over->status, 410);
+  EXPECT_FALSE(enclave_->unlocked());
+}
+
+// unlock_vault in a session whose client declared URL elicitation: elicitation/create on
+// the POST's stream, the page unlocks, then elicitation/complete and the result.
+TEST_F(McpHttpTest, UnlockVaultElicitsTheUrlAndCompletesWhenThePageIsUsed) {
+  StartWithUnlock();
+  auto init = Post(
+      key_a_,
+      R"({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{"elicitation":{"url":{}}},"clientInfo":{"name":"t","version":"1"}}})");
+  ASSERT_TRUE(init && init->status == 200);
+  const std::string id = init->Header("Mcp-Session-Id").value_or("");
+  ASSERT_FALSE(id.empty());
+  ASSERT_EQ(StatusOf(Post(key_a_, kInitialized, id)), 202);
+
+  TestClient c;
+  ASSERT_TRUE(c.Connect(server_->port()));
+  ASSERT_TRUE(c.Send(MakeRequest(
+      "POST", "/mcp",
+      Auth(key_a_) + "Content-Type: application/json\r\nAccept: application/json, "
+                     "text/event-stream\r\nMcp-Session-Id: " + id + "\r\n",
+      R"({"jsonrpc":"2.0","id":"u","method":"tools/call","params":{"name":"unlock_vault"}})")));
+  TestResponse head;
+  ASSERT_TRUE(c.ReadHead(&head));
+  ASSERT_EQ(head.status, 200);
+  auto event = c.ReadChunk();
+  ASSERT_TRUE(event);
+  const size_t data = event->find("data: ");
+  ASSERT_NE(data, std::string::npos) << *event;
+  auto request = json::ParseJson(event->substr(data + 6, event->find('\n', data) - data - 6));
+  ASSERT_TRUE(request.ok()) << *event;
+  EXPECT_EQ(json::GetString(request->get(), "method"), "elicitation/create");
+  const cJSON* params = json::GetObject(request->get(), "params");
+  EXPECT_EQ(json::GetString(params, "mode"), "url");
+  const std::string url(json::GetString(params, "url").value_or(""));
+  const std::string elicitation(json::GetString(params, "elicitationId").value_or(""));
+  ASSERT_EQ(url.rfind("http://127.0.0.1:", 0), 0u) << url;
+  ASSERT_FALSE(elicitation.empty());
+  const std::string request_id(json::GetString(request->get(), "id").value_or(""));
+  ASSERT_EQ(StatusOf(Post(key_a_,
+                          R"({"jsonrpc":"2.0","id":")" + request_id +
+                              R"(","result":{"action":"accept"}})",
+                          id)),
+            202);
+
+  // The human uses the page.
+  const std::string path = url.substr(url.find("/unlock/"));
+  auto right = SubmitPin(path, "pin=1234");
+  ASSERT_TRUE(right);
+  EXPECT_EQ(right->status, 200);
+
+  auto complete = c.ReadChunk();
+  ASSERT_TRUE(complete);
+  EXPECT_NE(complete->find("notifications/elicitation/complete"), std::string::npos) << *complete;
+  EXPECT_NE(complete->find(elicitation), std::string::npos) << *complete;
+  auto result = c.ReadChunk();
+  ASSERT_TRUE(result);
+  EXPECT_NE(result->find(R"("id":"u")"), std::string::npos) << *result;
+  EXPECT_NE(result->find(R"("unlocked":true)"), std::string::npos) << *result;
+  EXPECT_NE(result->find(R"("isError":false)"), std::string::npos) << *result;
+  EXPECT_TRUE(enclave_->unlocked());
+}
+
+// Without URL elicitation the tool hands back the page's URL and the terminal advice;
+// a password argument is refused while config does not allow it.
+TEST_F(McpHttpTest, UnlockVaultWithoutElicitationGivesTheUrlAndRefusesPasswords) {
+  StartWithUnlock();
+  const std::string id = Initialize(key_a_);  // capabilities: {}
+  auto r = Post(key_a_,
+                R"({"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"unlock_vault"}})",
+                id);
+  ASSERT_TRUE(r);
+  EXPECT_NE(r->body.find(R"("unlocked":false)"), std::string::npos) << r->body;
+  EXPECT_NE(r->body.find("/unlock/"), std::string::npos) << r->body;
+  EXPECT_NE(r->body.find("keycell unlock"), std::string::npos) << r->body;
+  EXPECT_EQ(pages_->page_count(), 1u);
+
+  auto pw = Post(key_a_,
+                 R"({"jsonrpc":"2.0","id":6,"method":"tools/call","params":{"name":"unlock_vault","arguments":{"password":"1234"}}})",
+                 id);
+  ASSERT_TRUE(pw);
+  EXPECT_NE(pw->body.find(R"("isError":true)"), std::string::npos) << pw->body;
+  EXPECT_NE(pw->body.find("mcp.allow_password_unlock"), std::string::npos) << pw->body;
+  EXPECT_FALSE(enclave_->unlocked());
 }
 
 }  // namespace

@@ -274,7 +274,7 @@ TEST_F(McpToolsTest, ToolsListShowsTheEnabledSetsWithSchemasAndAnnotations) {
   EXPECT_EQ(params("check_health"), (std::set<std::string>{"rotation_threshold_days"}));
   EXPECT_EQ(params("assign_key"), (std::set<std::string>{"key_name", "project_path"}));
   EXPECT_EQ(params("get_key"), (std::set<std::string>{"name"}));
-  EXPECT_EQ(params("unlock_vault"), (std::set<std::string>{}));
+  EXPECT_EQ(params("unlock_vault"), (std::set<std::string>{"password"}));
   EXPECT_EQ(params("proxy_request"),
             (std::set<std::string>{"credential", "token", "url", "method", "headers", "body"}));
 
@@ -438,9 +438,10 @@ TEST_F(McpToolsTest, BadInputIsAToolErrorNamingTheField) {
   Called days = Call(*session, "check_health", R"({"rotation_threshold_days": 0})");
   EXPECT_TRUE(days.is_error);
   EXPECT_NE(days.text.find("arguments.rotation_threshold_days"), std::string::npos) << days.text;
+  // A password is refused while config mcp.allow_password_unlock is off (the default).
   Called password = Call(*session, "unlock_vault", R"({"password": "1234"})");
   EXPECT_TRUE(password.is_error);
-  EXPECT_NE(password.text.find("unexpected property"), std::string::npos) << password.text;
+  EXPECT_NE(password.text.find("mcp.allow_password_unlock"), std::string::npos) << password.text;
   EXPECT_EQ(password.raw.find("1234"), std::string::npos);
   Called method = Call(*session, "proxy_request",
                        R"({"credential": "x", "url": "https://a.example/", "method": "TRACE"})");
@@ -492,6 +493,21 @@ TEST_F(McpToolsTest, LockAndUnlockVault) {
   EXPECT_NE(locked.text.find("keycell unlock"), std::string::npos) << locked.text;
   EXPECT_FALSE(enclave_->unlocked());
   ASSERT_TRUE(enclave_->Unlock(token_->user_pin()).ok());
+}
+
+// config mcp.allow_password_unlock = true: the PIN argument goes to the enclave's unlock.
+TEST_F(McpToolsTest, PasswordUnlockWhenConfigAllowsIt) {
+  auto session = Open(owner_, McpToolOptions{.allow_password_unlock = true});
+  ASSERT_FALSE(Call(*session, "lock_vault").is_error);
+  Called wrong = Call(*session, "unlock_vault", R"({"password": "9999"})");
+  EXPECT_TRUE(wrong.is_error);
+  EXPECT_NE(wrong.text.find("bad_pin"), std::string::npos) << wrong.text;
+  EXPECT_FALSE(enclave_->unlocked());
+  Called right = Call(*session, "unlock_vault", R"({"password": "1234"})");
+  ASSERT_FALSE(right.is_error) << right.text;
+  EXPECT_EQ(json::GetBool(right.structured.get(), "unlocked"), true);
+  EXPECT_EQ(json::GetBool(right.structured.get(), "already_unlocked"), false);
+  EXPECT_TRUE(enclave_->unlocked());
 }
 
 // proxy_request's argument mapping and refusals, without reaching the network: a host

@@ -8,6 +8,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -324,6 +326,84 @@ TEST_F(SessionTest, NeverEmitsModernProtocolErrorCodes) {
   EXPECT_EQ(session_->protocol_version(), "2025-11-25");
 }
 
+// ---- The 2026-07-28 (stateless) revision --------------------------------------------------
+
+constexpr char kModernMeta[] =
+    R"("_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28",)"
+    R"("io.modelcontextprotocol/clientInfo":{"name":"v2","version":"1"},)"
+    R"("io.modelcontextprotocol/clientCapabilities":{}})";
+
+TEST_F(SessionTest, ModernDiscoverNeedsNoInitializeAndOffersEveryVersion) {
+  Start();
+  json::Json reply = Request(1, "server/discover", std::string("{") + kModernMeta + "}");
+  const cJSON* result = ResultOf(reply);
+  EXPECT_EQ(Print(json::GetMember(result, "supportedVersions")),
+            R"(["2026-07-28","2025-11-25","2025-06-18","2025-03-26","2024-11-05"])");
+  EXPECT_EQ(Print(json::GetObject(result, "capabilities")),
+            R"({"tools":{"listChanged":false},"logging":{}})");
+  EXPECT_EQ(json::GetString(result, "resultType"), "complete");
+  EXPECT_EQ(json::GetInt(result, "ttlMs"), 0);
+  const cJSON* info = json::GetObject(json::GetObject(result, "_meta"),
+                                      "io.modelcontextprotocol/serverInfo");
+  EXPECT_EQ(json::GetString(info, "name"), "keycell");
+  // A stateless request initializes nothing: the legacy lifecycle is untouched.
+  EXPECT_FALSE(session_->initialized());
+  // Without the _meta claim, server/discover is still the legacy probe answer.
+  EXPECT_EQ(ErrorCode(Request(2, "server/discover", "{}")), kMethodNotFound);
+}
+
+TEST_F(SessionTest, ModernListAndCallCarryResultTypeAndCacheHints) {
+  Start();
+  json::Json list = Request(3, "tools/list", std::string("{") + kModernMeta + "}");
+  const cJSON* result = ResultOf(list);
+  EXPECT_EQ(json::GetString(result, "resultType"), "complete");
+  EXPECT_EQ(json::GetString(result, "cacheScope"), "private");
+  EXPECT_EQ(json::GetInt(result, "ttlMs"), 0);
+  const cJSON* echo = cJSON_GetArrayItem(json::GetMember(result, "tools"), 0);
+  EXPECT_EQ(json::GetString(echo, "title"), "Title of echo");
+  EXPECT_NE(json::GetObject(echo, "outputSchema"), nullptr);
+
+  json::Json call = Request(4, "tools/call",
+                            std::string(R"({"name":"echo","arguments":{"name":"bob"},)") +
+                                kModernMeta + "}");
+  const cJSON* called = ResultOf(call);
+  EXPECT_EQ(json::GetString(called, "resultType"), "complete");
+  EXPECT_EQ(json::GetString(json::GetObject(called, "structuredContent"), "name"), "bob");
+  EXPECT_EQ(ErrorCode(Request(5, "resources/list", std::string("{") + kModernMeta + "}")),
+            kMethodNotFound);
+}
+
+TEST_F(SessionTest, ModernToolSeesThePerRequestCapabilitiesAndCannotAskTheClient) {
+  std::string seen;
+  Status asked;
+  Tool t = MakeTool("caps");
+  t.handler = [&](const ToolContext& ctx, const cJSON*) {
+    seen = Print(ctx.ClientCapabilities().get());
+    asked = ctx.Request("elicitation/create", json::MakeObject(), std::chrono::seconds(30))
+                .status();
+    return ToolResult::Text("ok");
+  };
+  Add(std::move(t));
+  Start();
+  (void)Request(6, "tools/call",
+                R"({"name":"caps","_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28",)"
+                R"("io.modelcontextprotocol/clientCapabilities":{"elicitation":{"url":{}}}}})");
+  EXPECT_EQ(seen, R"({"elicitation":{"url":{}}})");
+  EXPECT_EQ(asked.code(), Err::kUnavailable);
+}
+
+TEST_F(SessionTest, UnknownModernVersionIsUnsupportedProtocolVersionWithTheList) {
+  Start();
+  json::Json reply = Request(
+      7, "server/discover",
+      R"({"_meta":{"io.modelcontextprotocol/protocolVersion":"2099-01-01"}})");
+  EXPECT_EQ(ErrorCode(reply), kUnsupportedProtocolVersion);
+  const cJSON* data = json::GetObject(json::GetObject(reply.get(), "error"), "data");
+  EXPECT_EQ(Print(json::GetMember(data, "supported")),
+            R"(["2026-07-28","2025-11-25","2025-06-18","2025-03-26","2024-11-05"])");
+  EXPECT_EQ(json::GetString(data, "requested"), "2099-01-01");
+}
+
 // ---- tools/list ----------------------------------------------------------------------
 
 TEST_F(SessionTest, ToolsListPaginatesAcrossPages) {
@@ -633,6 +713,180 @@ TEST_F(SessionTest, DuplicateInFlightIdIsRefused) {
   Initialize();
   EXPECT_NE(ResultOf(Request(9, "tools/call", R"({"name":"reenter"})")), nullptr);
   EXPECT_EQ(inner_code, kInvalidRequest);
+}
+
+// ---- Server-to-client requests ---------------------------------------------------------
+
+// A client that sees every outgoing message with the request it belongs to, and may answer
+// (by calling back into the session, as a transport's reader thread would).
+class RequestTest : public SessionTest {
+ protected:
+  struct Sent {
+    std::string message;
+    std::optional<Id> related;
+  };
+  void StartWithClient(std::function<void(const json::Json&)> on_message,
+                       ServerOptions options = DefaultOptions()) {
+    on_message_ = std::move(on_message);
+    session_ = std::make_unique<Session>(
+        registry_, std::move(options),
+        Session::Outgoing([this](std::string m, const std::optional<Id>& related) {
+          {
+            std::lock_guard<std::mutex> lock(mu_);
+            sent_.push_back({m, related});
+          }
+          if (on_message_) on_message_(MustJson(m));
+        }));
+  }
+  std::vector<Sent> TakeSent() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return std::exchange(sent_, {});
+  }
+  void Answer(const json::Json& request, std::string_view result) {
+    const std::string id(*json::GetString(request.get(), "id"));
+    EXPECT_EQ(session_->Handle(R"({"jsonrpc":"2.0","id":")" + id + R"(","result":)" +
+                               std::string(result) + "}"),
+              std::nullopt);
+  }
+  // A tool that asks the client once and reports what came back.
+  void AddAsker(std::chrono::milliseconds timeout) {
+    Tool t = MakeTool("ask");
+    t.handler = [timeout](const ToolContext& ctx, const cJSON*) {
+      auto r = ctx.Request("elicitation/create", MustJson(R"({"mode":"url","message":"m"})"),
+                           timeout);
+      if (!r.ok())
+        return ToolResult::Error(std::string(ErrName(r.status().code())) + " " +
+                                 std::to_string(r.status().detail()));
+      return ToolResult::Text(std::string(json::GetString(r->get(), "action").value_or("?")));
+    };
+    Add(std::move(t));
+  }
+  std::string CallAsk(std::string_view id = "\"c1\"") {
+    std::optional<std::string> reply = session_->Handle(
+        R"({"jsonrpc":"2.0","id":)" + std::string(id) +
+        R"(,"method":"tools/call","params":{"name":"ask"}})");
+    if (!reply) return "<no response>";
+    const json::Json doc = MustJson(*reply);
+    const cJSON* result = json::GetObject(doc.get(), "result");
+    const cJSON* item = cJSON_GetArrayItem(json::GetMember(result, "content"), 0);
+    return std::string(json::GetString(item, "text").value_or("<no text>"));
+  }
+
+  std::mutex mu_;
+  std::vector<Sent> sent_;
+  std::function<void(const json::Json&)> on_message_;
+};
+
+TEST_F(RequestTest, ToolRequestReachesTheClientTaggedAndGetsItsResult) {
+  AddAsker(std::chrono::seconds(30));
+  StartWithClient([this](const json::Json& m) {
+    if (json::GetString(m.get(), "method") == "elicitation/create")
+      Answer(m, R"({"action":"accept"})");
+  });
+  Initialize();
+  EXPECT_EQ(CallAsk(), "accept");
+  std::vector<Sent> sent = TakeSent();
+  ASSERT_EQ(sent.size(), 1u);
+  json::Json request = MustJson(sent[0].message);
+  EXPECT_EQ(json::GetString(request.get(), "method"), "elicitation/create");
+  EXPECT_EQ(json::GetString(request.get(), "id"), "keycell-1");
+  EXPECT_EQ(json::GetString(json::GetObject(request.get(), "params"), "mode"), "url");
+  ASSERT_TRUE(sent[0].related.has_value());
+  EXPECT_EQ(*sent[0].related, Id(std::string("c1")));
+}
+
+TEST_F(RequestTest, ClientErrorIsReportedWithItsCode) {
+  AddAsker(std::chrono::seconds(30));
+  StartWithClient([this](const json::Json& m) {
+    if (!json::GetString(m.get(), "method")) return;
+    const std::string id(*json::GetString(m.get(), "id"));
+    EXPECT_EQ(session_->Handle(R"({"jsonrpc":"2.0","id":")" + id +
+                               R"(","error":{"code":-32601,"message":"no elicitation"}})"),
+              std::nullopt);
+  });
+  Initialize();
+  EXPECT_EQ(CallAsk(), std::string(ErrName(Err::kPolicyDenied)) + " -32601");
+}
+
+TEST_F(RequestTest, UnansweredRequestTimesOutTellsTheClientAndIgnoresALateAnswer) {
+  AddAsker(std::chrono::milliseconds(20));
+  StartWithClient(nullptr);
+  Initialize();
+  EXPECT_EQ(CallAsk(), std::string(ErrName(Err::kTimeout)) + " 0");
+  std::vector<Sent> sent = TakeSent();
+  ASSERT_EQ(sent.size(), 2u);
+  json::Json cancel = MustJson(sent[1].message);
+  EXPECT_EQ(json::GetString(cancel.get(), "method"), "notifications/cancelled");
+  EXPECT_EQ(json::GetString(json::GetObject(cancel.get(), "params"), "requestId"), "keycell-1");
+  // The late answer matches nothing and changes nothing.
+  EXPECT_EQ(session_->Handle(R"({"jsonrpc":"2.0","id":"keycell-1","result":{"action":"accept"}})"),
+            std::nullopt);
+  EXPECT_EQ(CallAsk("\"c2\""), std::string(ErrName(Err::kTimeout)) + " 0");
+}
+
+TEST_F(RequestTest, CancellingTheToolCallEndsTheWait) {
+  AddAsker(std::chrono::minutes(10));
+  StartWithClient([this](const json::Json& m) {
+    // The user gives up: the client cancels the tools/call instead of answering.
+    if (json::GetString(m.get(), "method") == "elicitation/create") {
+      EXPECT_EQ(session_->Handle(R"({"jsonrpc":"2.0","method":"notifications/cancelled",)"
+                                 R"("params":{"requestId":"c1"}})"),
+                std::nullopt);
+    }
+  });
+  Initialize();
+  EXPECT_EQ(CallAsk(), "<no response>");
+}
+
+TEST_F(RequestTest, AnsweredFromAnotherThread) {
+  AddAsker(std::chrono::seconds(30));
+  std::mutex m;
+  std::condition_variable cv;
+  std::optional<json::Json> asked;
+  StartWithClient([&](const json::Json& msg) {
+    std::lock_guard<std::mutex> lock(m);
+    asked = json::Clone(msg.get());
+    cv.notify_all();
+  });
+  Initialize();
+  std::thread client([&] {
+    std::unique_lock<std::mutex> lock(m);
+    if (!cv.wait_for(lock, std::chrono::seconds(30), [&] { return asked.has_value(); })) return;
+    Answer(*asked, R"({"action":"decline"})");
+  });
+  EXPECT_EQ(CallAsk(), "decline");
+  client.join();
+}
+
+TEST_F(RequestTest, PendingRequestsAreBoundedAndNeedInitialize) {
+  AddAsker(std::chrono::seconds(30));
+  ServerOptions options = DefaultOptions();
+  options.max_pending_requests = 1;
+  Status second;
+  StartWithClient(
+      [&](const json::Json& m) {
+        if (json::GetString(m.get(), "method") != "elicitation/create") return;
+        // A second request while the first is pending is refused at once.
+        second = session_->Request("ping", json::MakeObject(), std::chrono::seconds(30)).status();
+        Answer(m, R"({"action":"cancel"})");
+      },
+      std::move(options));
+  EXPECT_EQ(session_->Request("ping", json::MakeObject(), std::chrono::seconds(1)).status().code(),
+            Err::kUnavailable);
+  Initialize();
+  EXPECT_EQ(CallAsk(), "cancel");
+  EXPECT_EQ(second.code(), Err::kUnavailable);
+}
+
+TEST_F(RequestTest, ToolLogsAreTaggedWithTheirCall) {
+  StartWithClient(nullptr);
+  Initialize();
+  EXPECT_NE(ResultOf(Request(5, "tools/call", R"({"name":"logger"})")), nullptr);
+  session_->Log(LogLevel::kError, "keycell", "session-wide");
+  std::vector<Sent> sent = TakeSent();
+  ASSERT_EQ(sent.size(), 2u);
+  EXPECT_EQ(sent[0].related, std::optional<Id>(Id(int64_t{5})));
+  EXPECT_EQ(sent[1].related, std::nullopt);
 }
 
 // ---- Registry and schema ---------------------------------------------------------------
