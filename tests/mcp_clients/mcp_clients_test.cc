@@ -75,6 +75,7 @@ TEST_F(McpClientsTest, SdkV1LegacySseCallsEveryTool) { RunTable("v1", "sse", Sse
 // ENABLE AFTER MERGING `keycell mcp` (branch mcp-stdio): drop the DISABLED_ prefix. The
 // driver starts `keycell mcp` with the sandbox's environment and KEYCELL_AGENT_TOKEN set
 // to the agent's (or the owner's) API key; keycell mcp relays to the running keycelld.
+// Both stdio tests pass with mcp-stdio at cafdf09 merged in.
 TEST_F(McpClientsTest, DISABLED_SdkV1StdioCallsEveryTool) {
   RunTable("v1", "stdio", KEYCELL_CLI_PATH);
 }
