@@ -32,10 +32,14 @@ bool Has(const std::vector<std::string>& v, const std::string& x) {
 
 const char* ExpectName(Expect e) {
   switch (e) {
-    case Expect::kOk: return "ok";
-    case Expect::kToolError: return "isError";
-    case Expect::kRpcError: return "JSON-RPC error";
-    case Expect::kAnyResult: return "any result";
+    case Expect::kOk:
+      return "ok";
+    case Expect::kToolError:
+      return "isError";
+    case Expect::kRpcError:
+      return "JSON-RPC error";
+    case Expect::kAnyResult:
+      return "any result";
   }
   return "?";
 }
@@ -43,13 +47,13 @@ const char* ExpectName(Expect e) {
 }  // namespace
 
 const std::set<std::string, std::less<>>& ArrivingTools() {
-  static const std::set<std::string, std::less<>> kTools = {
-      "add_key", "rotate_key", "inject_env", "create_credential", "vault_secret", "rotate_and_store"};
+  static const std::set<std::string, std::less<>> kTools = {"add_key",      "rotate_key",
+                                                            "inject_env",   "create_credential",
+                                                            "vault_secret", "rotate_and_store"};
   return kTools;
 }
 
-std::vector<Step> CallTable(const TableContext& ctx) {
-  (void)ctx;  // the placeholders are substituted by PlanJson
+std::vector<Step> CallTable() {
   const auto ok = Expect::kOk;
   const auto tool_error = Expect::kToolError;
   const auto any = Expect::kAnyResult;
@@ -63,7 +67,8 @@ std::vector<Step> CallTable(const TableContext& ctx) {
          EXPECT_EQ(Str(s, "role"), "member");
          EXPECT_EQ(Str(s, "agent"), "bot");
        }},
-      {"owner", "whoami", "{}", ok, "", 0, "", [](const cJSON* s) { EXPECT_EQ(Str(s, "role"), "owner"); }},
+      {"owner", "whoami", "{}", ok, "", 0, "",
+       [](const cJSON* s) { EXPECT_EQ(Str(s, "role"), "owner"); }},
       {"agent", "whoami", R"({"extra":1})", tool_error, invalid},
       {"agent", "unlock_vault", "{}", ok, "", 0, "",
        [](const cJSON* s) { EXPECT_EQ(json::GetBool(s, "unlocked"), true); }},
@@ -82,7 +87,9 @@ std::vector<Step> CallTable(const TableContext& ctx) {
          EXPECT_TRUE(Has(names, "svc/alpha") && Has(names, "svc/beta") && Has(names, "svc/gamma"));
        }},
       {"agent", "list_credentials", "{}", ok, "", 0, "",
-       [](const cJSON* s) { EXPECT_EQ(Names(s, "credentials"), std::vector<std::string>{"svc/alpha"}); }},
+       [](const cJSON* s) {
+         EXPECT_EQ(Names(s, "credentials"), std::vector<std::string>{"svc/alpha"});
+       }},
 
       // ---- get_key never reveals: the refusal points at the safe tools ----
       {"agent", "get_key", R"({"name":"svc/alpha"})", tool_error, "proxy_request"},
@@ -190,7 +197,8 @@ std::string PlanJson(const std::string& client, const std::string& transport,
   }
   (void)json::SetString(plan.get(), "negotiation", "auto");
   json::Json identities = json::MakeArray();
-  for (const char* as : {"agent", "owner"}) (void)json::Append(identities.get(), json::MakeString(as).value());
+  for (const char* as : {"agent", "owner"})
+    (void)json::Append(identities.get(), json::MakeString(as).value());
   (void)json::Set(plan.get(), "identities", std::move(identities));
   json::Json calls = json::MakeArray();
   for (const Step& s : steps) {
@@ -228,8 +236,8 @@ void CheckToolList(const NodeRun& run, const std::string& as, const std::vector<
     const cJSON* annotations = json::GetObject(t, "annotations");
     for (const char* hint : {"readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint"})
       EXPECT_TRUE(json::GetBool(annotations, hint).has_value()) << hint;
-    const bool covered = std::any_of(steps.begin(), steps.end(),
-                                     [&](const Step& s) { return s.tool == name; });
+    const bool covered =
+        std::any_of(steps.begin(), steps.end(), [&](const Step& s) { return s.tool == name; });
     EXPECT_TRUE(covered) << "no step calls " << name << ": add one to CallTable()";
   }
 }

@@ -39,7 +39,7 @@ class McpClientsTest : public McpVaultTest {
   // The whole call table with `client` over `transport`; returns the run for more checks.
   NodeRun RunTable(const std::string& client, const std::string& transport,
                    const std::string& endpoint) {
-    const std::vector<Step> steps = CallTable(ctx_);
+    const std::vector<Step> steps = CallTable();
     NodeRun run = RunDriver(PlanJson(client, transport, endpoint, steps, ctx_));
     CheckResults(run, steps, Secrets());
     CheckToolList(run, "owner", steps);
@@ -49,11 +49,12 @@ class McpClientsTest : public McpVaultTest {
       EXPECT_EQ(json::GetString(json::GetObject(c, "server"), "name"), "keycell");
       EXPECT_NE(json::GetObject(json::GetObject(c, "capabilities"), "tools"), nullptr);
       EXPECT_NE(json::GetObject(json::GetObject(c, "capabilities"), "logging"), nullptr);
-      std::printf("[ %-8s ] %s %s as %s: protocol %s, era %s, session %s\n", "mcp", client.c_str(),
-                  transport.c_str(), as,
-                  std::string(json::GetString(c, "protocolVersion").value_or("(not reported)")).c_str(),
-                  std::string(json::GetString(c, "era").value_or("(n/a)")).c_str(),
-                  json::GetString(c, "sessionId") ? "yes" : "no");
+      std::printf(
+          "[ %-8s ] %s %s as %s: protocol %s, era %s, session %s\n", "mcp", client.c_str(),
+          transport.c_str(), as,
+          std::string(json::GetString(c, "protocolVersion").value_or("(not reported)")).c_str(),
+          std::string(json::GetString(c, "era").value_or("(n/a)")).c_str(),
+          json::GetString(c, "sessionId") ? "yes" : "no");
     }
     return run;
   }
@@ -109,9 +110,8 @@ TEST_F(McpClientsTest, AgentFlowProxyRequestKeepsTheKeyOutOfResultsAndMemory) {
   const std::string secret = "sk-flow-" + RandomToken("", 32);
   ASSERT_NO_FATAL_FAILURE(AddCredential("flow/key", secret));
   const std::vector<Step> steps = {
-      {"owner", "assign_credential", R"({"agent":"bot","credential":"flow/key"})", Expect::kOk,
-       "", 0, "grant",
-       [](const cJSON* s) { EXPECT_EQ(json::GetBool(s, "scope_added"), true); }},
+      {"owner", "assign_credential", R"({"agent":"bot","credential":"flow/key"})", Expect::kOk, "",
+       0, "grant", [](const cJSON* s) { EXPECT_EQ(json::GetBool(s, "scope_added"), true); }},
       // When add_key is there, a value that came in through MCP must not stay either.
       {"owner", "add_key", R"({"name":"flow/added","value":"@ADDED@"})", Expect::kOk},
       {"agent", "list_keys", "{}", Expect::kOk, "flow/key"},

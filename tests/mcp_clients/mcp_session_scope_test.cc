@@ -47,7 +47,8 @@ class McpSessionScopeTest : public McpVaultTest {
 std::string ProxyAlphaCall(int id, const std::string& url) {
   return R"({"jsonrpc":"2.0","id":)" + std::to_string(id) +
          R"(,"method":"tools/call","params":{"name":"proxy_request",)"
-         R"("arguments":{"credential":"svc/alpha","url":")" + url + R"("}}})";
+         R"("arguments":{"credential":"svc/alpha","url":")" +
+         url + R"("}}})";
 }
 
 constexpr char kInitialize[] =

@@ -50,7 +50,9 @@ class McpVaultTest : public ::testing::Test {
 
   std::string McpUrl() const { return "http://127.0.0.1:" + std::to_string(port_) + "/mcp"; }
   std::string SseUrl() const { return "http://127.0.0.1:" + std::to_string(port_) + "/sse"; }
-  std::string UpstreamUrl(const std::string& path) const { return upstream_->Url("localhost", path); }
+  std::string UpstreamUrl(const std::string& path) const {
+    return upstream_->Url("localhost", path);
+  }
   std::string UpstreamHost() const { return "localhost:" + std::to_string(upstream_->port()); }
 
   // `keycell add NAME` for the upstream with Bearer injection; value on stdin.
