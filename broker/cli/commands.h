@@ -42,6 +42,10 @@ void RegisterAuditCommands(CLI::App& app, int& exit_code);
 void RegisterWebhookCommands(CLI::App& app, int& exit_code);
 // proxy URL: one request through the injecting proxy (cmd_proxy.cc)
 void RegisterProxyCommand(CLI::App& app, int& exit_code);
+// mcp: the MCP stdio transport, relayed to keycelld (cmd_mcp.cc)
+void RegisterMcpCommand(CLI::App& app, int& exit_code);
+// mcp-config claude|vscode|cursor|openai: client snippets for this install
+void RegisterMcpConfigCommand(CLI::App& app, int& exit_code);
 // completion bash|zsh: generated from the command tree itself, so it cannot go stale.
 void RegisterCompletionCommand(CLI::App& app, int& exit_code);
 

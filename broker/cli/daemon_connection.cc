@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -102,9 +103,17 @@ bool OtherDaemonAlive(const broker::Config& config, pid_t ours) {
   char buf[32] = {};
   UniqueFd fd(
       open((config.data_dir + "/keycelld.lock").c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
-  if (!fd || read(fd.get(), buf, sizeof(buf) - 1) <= 0) return false;
-  const pid_t holder = static_cast<pid_t>(atoi(buf));
-  return holder > 0 && holder != ours && Alive(holder);
+  if (!fd) return false;
+  if (read(fd.get(), buf, sizeof(buf) - 1) > 0) {
+    const pid_t holder = static_cast<pid_t>(atoi(buf));
+    if (holder > 0 && holder != ours && Alive(holder)) return true;
+  }
+  // The winner takes the flock before it writes its pid: between the two, the file is
+  // empty or names a dead daemon. The lock itself says whether someone holds it (a
+  // shared probe, released at once; flock and keycelld's LOCK_EX exclude each other).
+  if (flock(fd.get(), LOCK_SH | LOCK_NB) != 0) return errno == EWOULDBLOCK;
+  flock(fd.get(), LOCK_UN);
+  return false;
 }
 
 // The daemon's last words (keycelld prints "keycelld: what: detail" when it gives up).

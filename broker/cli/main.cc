@@ -102,6 +102,8 @@ int main(int argc, char** argv) {
   RegisterAuditCommands(app, exit_code);
   RegisterWebhookCommands(app, exit_code);
   RegisterProxyCommand(app, exit_code);
+  RegisterMcpCommand(app, exit_code);
+  RegisterMcpConfigCommand(app, exit_code);
   RegisterCompletionCommand(app, exit_code);
   // `keycell help [COMMAND]` reads like `keycell [COMMAND] --help`.
   std::vector<std::string> args(argv + 1, argv + argc);

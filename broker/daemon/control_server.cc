@@ -117,6 +117,14 @@ void ControlServer::ServeRequests(Vault& vault, int conn) {
       }
       return;  // EOF, timeout or a broken peer: drop the connection
     }
+    if (const auto h = stream_handlers_.find(req->op); h != stream_handlers_.end()) {
+      if (req->fd) {
+        (void)SendError(conn, {"bad_request", "op " + req->op + " takes no fd", kExitUsage}, 1000);
+        return;
+      }
+      h->second(conn, owner, req->args.get());
+      return;  // the stream owned the connection to its end
+    }
     OpResult r = vault.Dispatch(owner, req->op, req->args.get(), std::move(req->fd));
     const Status sent = r.ok ? SendOk(conn, r.result.get(), kReplyTimeoutMs)
                              : SendError(conn, r.error, kReplyTimeoutMs);

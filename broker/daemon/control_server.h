@@ -4,6 +4,8 @@
 // connection, one request after another on each.
 
 #include <atomic>
+#include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -20,10 +22,24 @@ inline constexpr int kConnectionIdleMs = 10 * 60 * 1000;
 
 class ControlServer {
  public:
+  // A handler that takes a connection over for the rest of its life (the `mcp` op): it
+  // answers the op itself (SendOk / SendError) and then speaks its own protocol on
+  // `conn` until it returns; the connection is closed after. It runs on the
+  // connection's own thread, so it may block without holding up other clients, and it
+  // must return once Stop() has shut `conn` down. `owner` is the socket peer (our uid).
+  using StreamHandler =
+      std::function<void(int conn, const identity::Principal& owner, const cJSON* args)>;
+
+
   // Binds `path` (an existing stale socket there is replaced: the caller holds the
   // data-dir lock, so no live daemon owns it). Errors: kUpstreamIo (detail errno).
   static Result<std::unique_ptr<ControlServer>> Listen(const std::string& path);
   ~ControlServer();
+
+  // Routes op `op` to `handler` instead of Vault::Dispatch. Call before Serve().
+  void SetStreamHandler(std::string op, StreamHandler handler) {
+    stream_handlers_[std::move(op)] = std::move(handler);
+  }
 
   // Accepts and serves until Stop() is called. Blocks.
   void Serve(Vault& vault);
@@ -48,6 +64,7 @@ class ControlServer {
   std::atomic<int> active_{0};
   std::mutex mu_;
   std::set<int> open_;  // connection fds being served, for Stop()
+  std::map<std::string, StreamHandler, std::less<>> stream_handlers_;  // set before Serve()
 };
 
 // The socket path for a runtime directory.

@@ -22,6 +22,7 @@
 #include "broker/daemon/enclave_launch.h"
 #include "broker/daemon/log.h"
 #include "broker/daemon/mcp_http.h"
+#include "broker/daemon/mcp_stream.h"
 #include "broker/daemon/mcp_tools.h"
 #include "broker/daemon/proxy_service.h"
 #include "broker/daemon/rest_api.h"
@@ -244,10 +245,18 @@ int Run() {
       "you never see. Never ask the user to paste a key.";
   McpToolOptions tool_options;
   tool_options.tool_sets = cfg->mcp_tool_sets;
-  McpHttp mcp(
-      [&vault, tool_options](const identity::Principal& who) { return BuildToolRegistry(vault, who, tool_options); },
-      mcp_options);
+  const McpRegistryFactory mcp_tools = [&vault, tool_options](const identity::Principal& who) {
+    return BuildToolRegistry(vault, who, tool_options);
+  };
+  McpHttp mcp(mcp_tools, mcp_options);
   if (Status st = mcp.Register(router, rest); !st.ok()) return Fatal("http routes", st.where());
+  // ... and over the control socket for `keycell mcp` (stdio): the `mcp` op.
+  McpStreamOptions stream_options;
+  stream_options.server = mcp_options.server;
+  McpStream mcp_stream(vault, mcp_tools, stream_options);
+  (*server)->SetStreamHandler("mcp", [&mcp_stream](int conn, const identity::Principal& owner, const cJSON* args) {
+    mcp_stream.Serve(conn, owner, args);
+  });
   http::ServerOptions http_options;
   http_options.access_log = [](const http::AccessLogEntry& e) {
     LogEvent(LogLevel::kDebug, "http", {{"method", e.method}, {"path", e.path}, {"status", std::to_string(e.status)}});

@@ -10,143 +10,13 @@
 #include <utility>
 
 #include "broker/daemon/control_protocol.h"
+#include "broker/daemon/mcp_tools_internal.h"
 
 namespace keycell::broker::daemon {
 namespace {
 
-using mcp::Tool;
-using mcp::ToolAnnotations;
-using mcp::ToolResult;
+using namespace tools_internal;  // NOLINT(google-build-using-namespace): the shared tool kit
 
-// ---- Schemas -----------------------------------------------------------------------
-
-// The schemas are literals of this file: a parse failure is a bug ToolRegistry::Add
-// reports (an empty schema is refused there).
-json::Json Schema(const std::string& text) {
-  auto parsed = json::ParseJson(text);
-  return parsed.ok() ? std::move(*parsed) : json::Json();
-}
-
-// {"type":"object","properties":{...},"required":[...],"additionalProperties":false}
-std::string Object(const std::string& properties, const std::string& required = "",
-                   bool closed = true) {
-  std::string s = R"({"type":"object","properties":{)" + properties + "}";
-  if (!required.empty()) s += R"(,"required":[)" + required + "]";
-  if (closed) s += R"(,"additionalProperties":false)";
-  return s + "}";
-}
-
-const std::string kStr = R"({"type":"string"})";
-const std::string kInt = R"({"type":"integer"})";
-const std::string kBool = R"({"type":"boolean"})";
-const std::string kTime = R"({"type":["integer","null"],"description":"Unix seconds, or null"})";
-const std::string kStrings = R"({"type":"array","items":{"type":"string"}})";
-
-std::string Prop(const std::string& name, const std::string& schema) {
-  return "\"" + name + "\":" + schema;
-}
-
-std::string Described(const std::string& type_and_more, const std::string& description) {
-  return "{" + type_and_more + R"(,"description":")" + description + "\"}";
-}
-
-// Output items stay open (additionalProperties unset) so an op may grow a field
-// without breaking the contract.
-const std::string kCredentialItem = Object(
-    Prop("name", kStr) + "," + Prop("provider", kStr) + "," + Prop("env", kStr) + "," +
-        Prop("tags", kStrings) + "," + Prop("notes", kStr) + "," + Prop("created_at", kInt) + "," +
-        Prop("rotated_at", kTime) + "," + Prop("expires_at", kTime) + "," + Prop("version", kInt) +
-        "," + Prop("latest_version", kInt) + "," + Prop("projects", kStrings),
-    R"("name","version")", false);
-
-const std::string kAgentItem = Object(Prop("id", kStr) + "," + Prop("name", kStr) + "," +
-                                          Prop("created_at", kInt) + "," + Prop("scopes", kStrings),
-                                      R"("id","name","scopes")", false);
-
-const std::string kAuditItem = Object(
-    Prop("seq", kInt) + "," + Prop("ts", kInt) + "," + Prop("actor", kStr) + "," +
-        Prop("actor_kind", kStr) + "," + Prop("action", kStr) + "," + Prop("credential", kStr) +
-        "," + Prop("version", kTime) + "," + Prop("host", kStr) + "," + Prop("path", kStr) + "," +
-        Prop("result", kStr) + "," + Prop("status", R"({"type":["integer","null"]})") + "," +
-        Prop("latency_us", kInt) + "," + Prop("detail", kStr) + "," + Prop("hash", kStr),
-    R"("seq","ts","actor","action","result")", false);
-
-std::string ListOf(const std::string& key, const std::string& item) {
-  return Object(Prop(key, R"({"type":"array","items":)" + item + "}"), "\"" + key + "\"", false);
-}
-
-const std::string kNoArguments = Object("");
-
-// A credential name as the store accepts it (store::ValidateName checks the rest).
-const std::string kCredentialName =
-    R"({"type":"string","minLength":1,"maxLength":128,"description":"The credential's name, e.g. openai/prod"})";
-
-// ---- Annotations -------------------------------------------------------------------
-
-// Reads keycell's own state only.
-constexpr ToolAnnotations kReadOnly{.read_only_hint = true,
-                                    .destructive_hint = false,
-                                    .idempotent_hint = true,
-                                    .open_world_hint = false};
-// Changes keycell's state additively; a repeat adds something again (a second agent...).
-constexpr ToolAnnotations kCreates{.read_only_hint = false,
-                                   .destructive_hint = false,
-                                   .idempotent_hint = false,
-                                   .open_world_hint = false};
-// Changes state additively and converges: a repeat changes nothing more.
-constexpr ToolAnnotations kSets{.read_only_hint = false,
-                                .destructive_hint = false,
-                                .idempotent_hint = true,
-                                .open_world_hint = false};
-// Removes something; a repeat removes nothing more (it reports not_found).
-constexpr ToolAnnotations kDeletes{.read_only_hint = false,
-                                   .destructive_hint = true,
-                                   .idempotent_hint = true,
-                                   .open_world_hint = false};
-
-// ---- Running ops -------------------------------------------------------------------
-
-class Tools {
- public:
-  Tools(Vault& vault, identity::Principal who) : vault_(vault), who_(std::move(who)) {}
-
-  OpResult Run(std::string_view op, const json::Json& args) const {
-    return vault_.Dispatch(who_, op, args.get(), UniqueFd());
-  }
-
- private:
-  Vault& vault_;
-  const identity::Principal who_;
-};
-
-// An op's refusal as the tool's error: the op's code and its one-line message, which
-// never carries a secret (ControlError's contract).
-ToolResult OpError(const OpResult& r) {
-  return ToolResult::Error(r.error.code + ": " + r.error.message);
-}
-
-// {key: result}, for ops that answer with an array.
-json::Json Wrap(const char* key, json::Json value) {
-  json::Json out = json::MakeObject();
-  (void)json::Set(out.get(), key, std::move(value));
-  return out;
-}
-
-json::Json Args() { return json::MakeObject(); }
-
-void CopyMember(const cJSON* from, const char* from_key, cJSON* to, const char* to_key) {
-  if (const cJSON* v = json::GetMember(from, from_key)) (void)json::Set(to, to_key, json::Clone(v));
-}
-
-// Runs `op` with `args`, and on success hands its result to `shape`.
-ToolResult RunOp(const Tools& t, std::string_view op, const json::Json& args,
-                 const std::function<json::Json(json::Json)>& shape) {
-  OpResult r = t.Run(op, args);
-  if (!r.ok) return OpError(r);
-  return ToolResult::Structured(shape(std::move(r.result)));
-}
-
-json::Json AsIs(json::Json result) { return result; }
 
 // ---- proxy_request -----------------------------------------------------------------
 
@@ -237,56 +107,7 @@ json::Json ProxyResponse(json::Json r) {
   return out;
 }
 
-// ---- get_key -----------------------------------------------------------------------
-
-constexpr char kMask[] = "********";
-
-std::string NoRevealHint(std::string_view name) {
-  return "get_key does not return key values over MCP: the value of '" + std::string(name) +
-         "' stays sealed in keycell's enclave. To use it, call proxy_request (keycell injects the "
-         "key into "
-         "the HTTP request), use inject_env to write it into a project's .env, or ask the human to "
-         "run "
-         "`keycell run -- <command>`. Masked metadata follows.";
-}
-
-json::Json MaskedKey(const cJSON* shown) {
-  json::Json out = json::MakeObject();
-  for (const char* key : {"name", "provider", "env"}) CopyMember(shown, key, out.get(), key);
-  CopyMember(shown, "version", out.get(), "version");
-  CopyMember(shown, "rotated_at", out.get(), "rotated_at");
-  CopyMember(shown, "expires_at", out.get(), "expires_at");
-  (void)json::SetString(out.get(), "masked_value", kMask);
-  (void)json::SetBool(out.get(), "revealed", false);
-  return out;
-}
-
 // ---- Registration ------------------------------------------------------------------
-
-struct Builder {
-  mcp::ToolRegistry& registry;
-  const Tools& t;
-  std::string* why;
-  bool ok = true;
-
-  void Add(const char* name, const char* title, std::string description, const std::string& input,
-           const std::string& output, ToolAnnotations annotations, mcp::ToolHandler handler) {
-    if (!ok) return;
-    Tool tool;
-    tool.name = name;
-    tool.title = title;
-    tool.description = std::move(description);
-    tool.input_schema = Schema(input);
-    tool.output_schema = Schema(output);
-    tool.annotations = annotations;
-    tool.handler = std::move(handler);
-    std::string detail;
-    if (!registry.Add(std::move(tool), &detail).ok()) {
-      ok = false;
-      if (why != nullptr) *why = std::string(name) + ": " + detail;
-    }
-  }
-};
 
 void AddCommon(Builder& b) {
   const Tools* t = &b.t;
@@ -510,30 +331,6 @@ void AddPushkey(Builder& b) {
                        [](json::Json r) { return Wrap("keys", std::move(r)); });
         });
 
-  b.Add("get_key", "Get a key",
-        "Looks up one key's metadata. keycell never returns key values through MCP: use "
-        "proxy_request to "
-        "call an API with the key, inject_env to write it into a project's .env, or `keycell run`.",
-        Object(Prop("name", kCredentialName), R"("name")"),
-        Object(Prop("name", kStr) + "," + Prop("provider", kStr) + "," + Prop("env", kStr) + "," +
-                   Prop("version", kInt) + "," + Prop("rotated_at", kTime) + "," +
-                   Prop("expires_at", kTime) + "," + Prop("masked_value", kStr) + "," +
-                   Prop("revealed", kBool),
-               R"("name","masked_value","revealed")", false),
-        kReadOnly, [t](const mcp::ToolContext&, const cJSON* a) {
-          json::Json args = Args();
-          CopyMember(a, "name", args.get(), "name");
-          OpResult r = t->Run("show", args);
-          if (!r.ok) return OpError(r);
-          json::Json masked = MaskedKey(r.result.get());
-          ToolResult out =
-              ToolResult::Error(NoRevealHint(*json::GetString(r.result.get(), "name")));
-          if (auto text = json::Print(masked.get()); text.ok())
-            out.text.push_back(std::move(*text));
-          out.structured = std::move(masked);
-          return out;
-        });
-
   b.Add("check_health", "Check key health",
         "Reports keys that need attention: not rotated within the threshold (stale, or never "
         "rotated), "
@@ -601,6 +398,7 @@ std::shared_ptr<const mcp::ToolRegistry> BuildToolRegistry(Vault& vault,
   Builder b{*registry, *tools, why};
   if (opts.Enabled("pushkey")) AddPushkey(b);
   if (opts.Enabled("agentkeys")) AddAgentKeys(b);
+  AddValueTools(b, opts);
   AddCommon(b);
   if (!b.ok) return nullptr;
   // Keep `tools` alive as long as the registry: an aliasing shared_ptr owns both.

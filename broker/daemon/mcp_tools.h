@@ -4,13 +4,14 @@
 // call runs through Vault::Dispatch for the principal the registry was built for, so the
 // role table, the agent's scopes and the audit trail apply exactly as on the control
 // socket; an op's refusal becomes an isError result carrying the op's own message (never
-// a secret). No tool returns a credential's plaintext: values stay in the enclave, and
-// the tools that would need one (get_key) answer with masked metadata and point the agent
-// at proxy_request, inject_env or `keycell run`.
+// a secret). No tool returns a credential's plaintext except get_key and vault_secret get
+// with reveal, and only when the credential's sealed policy lets the enclave reveal it
+// to the calling agent; otherwise the error points the agent at proxy_request,
+// inject_env or `keycell run`.
 //
-// First slice: the tools that map directly onto existing ops. Not registered yet (they
-// need values in arguments, elicitation or new ops): add_key, rotate_key, inject_env,
-// create_credential, vault_secret, rotate_and_store.
+// The tools that carry values (add_key, rotate_key, create_credential, vault_secret,
+// rotate_and_store, get_key, inject_env) are in mcp_tools_values.cc: values travel to
+// and from the enclave through pipes, as on the control socket.
 
 #include <memory>
 #include <string>

@@ -83,6 +83,13 @@ class Vault {
   // network front end. `presented_prefix` is at most the public prefix of what was sent.
   void AuditAuthFailure(std::string_view front_end, std::string_view reason, std::string_view presented_prefix);
 
+  // The principal a control-socket caller acts as when it presents `token` (a pxr_
+  // token or a kc_ API key), checked like an Authorization header (RestApi::Admit); for
+  // the `proxy` and `mcp` ops. nullopt after a refusal, audited ("control") by the
+  // token's public prefix only and described in *refused (code "unauthorized"). The
+  // token is never logged, echoed or kept.
+  std::optional<identity::Principal> AuthenticateToken(std::string_view token, OpResult* refused);
+
   // Seals the audit chain's head if due (audit::CheckpointPolicy), or whenever it has
   // unsealed records with `now`; needs the vault unlocked (skipped otherwise). Called by
   // keycelld's timer, and before locking. Returns whether it sealed.
@@ -169,6 +176,9 @@ class Vault {
   OpResult OpProxy(const identity::Principal& who, const cJSON* args, UniqueFd fd);
 
  private:
+  // OpRotate with `generate` (vault_ops_credentials.cc).
+  Result<Sealed> GenerateVersion(const store::SealedVersion& cur, const keycell_ipc_RecordRef& new_ref,
+                                 const cJSON* args);
   void Audit(const identity::Principal& who, std::string_view action, const OpResult& r, int64_t latency_us);
   // The audit key's MAC function, or an empty one when the vault is locked or has no key.
   audit::MacFn AuditMac();
@@ -200,6 +210,11 @@ struct OpInfo {
   bool audited;
 };
 std::vector<OpInfo> VaultOps();
+
+// rotate with `generate` and no `length` / `alphabet`: 32 letters and digits (~190 bits).
+inline constexpr int64_t kDefaultGeneratedLength = 32;
+inline constexpr const char* kDefaultGeneratedAlphabet =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
 // Helpers shared by the op files.
 OpResult Ok(json::Json result);

@@ -52,6 +52,32 @@ OpResult NameError(const Status& st) {
 
 }  // namespace
 
+// A fresh random value for `cur`'s credential, made and sealed by the enclave under
+// `new_ref` with the current version's policy. That policy is rebuilt from the store's
+// copy, so first the enclave is asked to reseal the current version under it without a
+// PIN: it refuses if the copy would widen what is sealed (a tampered store), and the
+// generated version can then grant no more than the one it replaces.
+Result<Sealed> Vault::GenerateVersion(const store::SealedVersion& cur, const keycell_ipc_RecordRef& new_ref,
+                                      const cJSON* args) {
+  const int64_t length = json::GetInt(args, "length").value_or(kDefaultGeneratedLength);
+  if (length < 1 || length > 4096) return Status(Err::kInvalidArgument, "length must be 1..4096");
+  const std::string alphabet(json::GetString(args, "alphabet").value_or(kDefaultGeneratedAlphabet));
+  auto stored = json::ParseJson(cur.policy_json.empty() ? "{}" : cur.policy_json);
+  if (!stored.ok()) return Status(Err::kTampered, "rotate: stored policy unreadable");
+  std::string why;
+  KC_ASSIGN_OR_RETURN(PolicySpec spec, PolicySpecFromJson(stored->get(), &why));
+  KC_ASSIGN_OR_RETURN(Policy policy, BuildPolicy(std::move(spec), "", &why));
+  ResealArgs check;
+  check.ref = RefOf(cur.record_id, cur.version, cur.name);
+  check.blob = cur.sealed;
+  check.new_ref = new_ref;
+  check.policy = &policy;
+  if (auto same = enclave_.Reseal(check); !same.ok())
+    return same.status().code() == Err::kPolicyDenied ? Status(Err::kTampered, "rotate: stored policy differs")
+                                                       : same.status();
+  return enclave_.Generate(new_ref, policy, static_cast<uint32_t>(length), alphabet);
+}
+
 OpResult Vault::OpAdd(const identity::Principal&, const cJSON* args, UniqueFd fd) {
   auto name = RequireName(args);
   if (!name.ok()) return NameError(name.status());
@@ -169,21 +195,31 @@ OpResult Vault::OpRemove(const identity::Principal&, const cJSON* args, UniqueFd
   return Ok(std::move(out));
 }
 
+// With `generate` the enclave makes the new value itself (rotate_and_store): no pipe.
 OpResult Vault::OpRotate(const identity::Principal&, const cJSON* args, UniqueFd fd) {
   auto name = RequireName(args);
   if (!name.ok()) return NameError(name.status());
-  if (!fd) return Fail(Status(Err::kInvalidArgument, "rotate"), "rotate needs the value pipe");
+  const bool generate = json::GetBool(args, "generate").value_or(false);
+  if (!generate && !fd) return Fail(Status(Err::kInvalidArgument, "rotate"), "rotate needs the value pipe");
+  if (generate && fd) return Fail(Status(Err::kInvalidArgument, "rotate"), "rotate with generate takes no pipe");
   auto c = store_.GetCredential(*name);
   if (!c.ok()) return NameError(c.status());
   auto cur = store_.GetCurrent(*name);
   if (!cur.ok()) return NameError(cur.status());
-  ResealArgs r;
-  r.ref = RefOf(cur->record_id, cur->version, cur->name);
-  r.blob = cur->sealed;
-  r.new_ref = RefOf(cur->record_id, c->latest_version + 1, cur->name);
-  r.new_secret_fd = fd.get();
-  auto sealed = enclave_.Reseal(r);
-  if (!sealed.ok()) return Fail(sealed.status());
+  const keycell_ipc_RecordRef new_ref = RefOf(cur->record_id, c->latest_version + 1, cur->name);
+  auto sealed = generate ? GenerateVersion(*cur, new_ref, args) : [&]() -> Result<Sealed> {
+    ResealArgs r;
+    r.ref = RefOf(cur->record_id, cur->version, cur->name);
+    r.blob = cur->sealed;
+    r.new_ref = new_ref;
+    r.new_secret_fd = fd.get();
+    return enclave_.Reseal(r);
+  }();
+  if (!sealed.ok()) {
+    if (sealed.status().code() == Err::kInvalidArgument && generate)
+      return Fail(sealed.status(), std::string("cannot generate: ") + sealed.status().where());
+    return Fail(sealed.status());
+  }
   const std::string fpr = Hex(sealed->fingerprint);
   store::VersionWrite w{c->latest_version + 1, sealed->blob, fpr, cur->policy_json, NowSeconds()};
   if (Status st = store_.AddVersion(*name, c->current_version, w); !st.ok()) {
@@ -194,7 +230,8 @@ OpResult Vault::OpRotate(const identity::Principal&, const cJSON* args, UniqueFd
   (void)json::SetString(out.get(), "name", *name);
   (void)json::SetInt(out.get(), "version", w.version);
   (void)json::SetString(out.get(), "fingerprint", fpr);
-  return WithAudit(Ok(std::move(out)), {*name, w.version, ""});
+  if (generate) (void)json::SetBool(out.get(), "generated", true);
+  return WithAudit(Ok(std::move(out)), {*name, w.version, generate ? "generated" : ""});
 }
 
 OpResult Vault::OpHistory(const identity::Principal&, const cJSON* args, UniqueFd) {

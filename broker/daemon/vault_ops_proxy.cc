@@ -128,39 +128,6 @@ Status WriteBody(int fd, std::string_view body) {
   return Status::Ok();
 }
 
-// The principal a call runs as when it presents `token`, checked like an Authorization
-// header (RestApi::Admit); nullopt after a refusal, which is audited by the token's public
-// prefix only and described in *refused. The token is never logged, echoed or kept.
-std::optional<identity::Principal> Authenticate(Vault& vault, identity::IdentityStore& ids,
-                                                std::string_view token, OpResult* refused) {
-  auto who = ids.AuthenticateBearer(token);
-  if (who.ok()) return std::move(*who);
-  const char* reason = nullptr;
-  switch (identity::RefusalOf(who.status())) {
-    case identity::AuthRefusal::kMalformed:
-      reason = "malformed token or key";
-      break;
-    case identity::AuthRefusal::kUnknown:
-      reason = "unknown token or key";
-      break;
-    case identity::AuthRefusal::kExpired:
-      reason = "token or key expired";
-      break;
-    case identity::AuthRefusal::kRevoked:
-      reason = "token or key revoked";
-      break;
-    default:
-      *refused = Fail(who.status());  // the registry failed, not the token
-      return std::nullopt;
-  }
-  const bool ours =
-      token.rfind(identity::kTokenPrefix, 0) == 0 || token.rfind(identity::kApiKeyPrefix, 0) == 0;
-  vault.AuditAuthFailure("control", reason,
-                         ours ? token.substr(0, identity::kShownPrefixChars) : "?");
-  *refused = ProxyFail(http::ErrorCode::kUnauthorized, reason);
-  return std::nullopt;
-}
-
 // The call and request body the args describe for `as`; nullopt after a refusal
 // (bad_request and friends) described in *refused.
 std::optional<proxy::ProxyCall> ReadCall(const cJSON* args, const identity::Principal& as,
@@ -238,11 +205,41 @@ OpResult Reply(const BufferedResponse& r, const UniqueFd& fd) {
 
 }  // namespace
 
+// Shared by the `proxy` and `mcp` control ops (vault.h).
+std::optional<identity::Principal> Vault::AuthenticateToken(std::string_view token,
+                                                         OpResult* refused) {
+  auto who = identity_.AuthenticateBearer(token);
+  if (who.ok()) return std::move(*who);
+  const char* reason = nullptr;
+  switch (identity::RefusalOf(who.status())) {
+    case identity::AuthRefusal::kMalformed:
+      reason = "malformed token or key";
+      break;
+    case identity::AuthRefusal::kUnknown:
+      reason = "unknown token or key";
+      break;
+    case identity::AuthRefusal::kExpired:
+      reason = "token or key expired";
+      break;
+    case identity::AuthRefusal::kRevoked:
+      reason = "token or key revoked";
+      break;
+    default:
+      *refused = Fail(who.status());  // the registry failed, not the token
+      return std::nullopt;
+  }
+  const bool ours =
+      token.rfind(identity::kTokenPrefix, 0) == 0 || token.rfind(identity::kApiKeyPrefix, 0) == 0;
+  AuditAuthFailure("control", reason, ours ? token.substr(0, identity::kShownPrefixChars) : "?");
+  *refused = ProxyFail(http::ErrorCode::kUnauthorized, reason);
+  return std::nullopt;
+}
+
 OpResult Vault::OpProxy(const identity::Principal& who, const cJSON* args, UniqueFd fd) {
   OpResult refused;
   std::optional<identity::Principal> as = who;
   if (auto token = json::GetString(args, "token"))
-    as = Authenticate(*this, identity_, *token, &refused);
+    as = AuthenticateToken(*token, &refused);
   if (!as) return refused;
   std::string body;
   std::optional<proxy::ProxyCall> call = ReadCall(args, *as, &body, &refused);

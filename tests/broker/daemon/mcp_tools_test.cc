@@ -6,15 +6,21 @@
 
 #include "broker/daemon/mcp_tools.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <fstream>
+#include <sstream>
 
 #include <set>
 #include <string>
 #include <vector>
 
 #include "broker/audit/audit_log.h"
+#include "broker/daemon/log.h"
 #include "broker/daemon/proxy_service.h"
 #include "broker/daemon/vault.h"
 #include "broker/identity/identity_store.h"
@@ -50,11 +56,15 @@ Principal KeyPrincipal(Role role) {
   return p;
 }
 
+constexpr char kAgentId[] = "agt_0000000000000001";
+constexpr char kOtherAgentId[] = "agt_0000000000000002";
+
 // An agent's API key (what KEYCELL_AGENT_TOKEN carries), limited to `scopes`.
-Principal AgentPrincipal(std::vector<std::string> scopes, Role role = Role::kAdmin) {
+Principal AgentPrincipal(std::vector<std::string> scopes, Role role = Role::kAdmin,
+                         const char* id = kAgentId) {
   Principal p = KeyPrincipal(role);
-  p.agent_id = "agt_0000000000000001";
-  p.agent_name = "bot";
+  p.agent_id = id;
+  p.agent_name = id == std::string_view(kAgentId) ? "bot" : "other-bot";
   p.scopes = std::move(scopes);
   return p;
 }
@@ -206,11 +216,13 @@ std::set<std::string> Names(const cJSON* tools) {
   return out;
 }
 
-const std::set<std::string> kPushkey = {"unlock_vault", "lock_vault",    "list_keys", "get_key",
-                                        "check_health", "list_projects", "assign_key"};
+const std::set<std::string> kPushkey = {"unlock_vault",  "lock_vault", "list_keys",  "get_key",
+                                        "check_health",  "list_projects", "assign_key", "add_key",
+                                        "rotate_key",    "inject_env"};
 const std::set<std::string> kAgentKeys = {
-    "list_credentials", "delete_credential", "list_agents",  "create_agent",
-    "delete_agent",     "assign_credential", "proxy_request"};
+    "list_credentials", "delete_credential", "list_agents",   "create_agent",
+    "delete_agent",     "assign_credential", "proxy_request", "create_credential"};
+const std::set<std::string> kVaultSecret = {"vault_secret", "rotate_and_store"};
 const std::set<std::string> kCommon = {"whoami", "audit_log"};
 
 std::set<std::string> Union(std::initializer_list<std::set<std::string>> sets) {
@@ -223,7 +235,7 @@ TEST_F(McpToolsTest, ToolsListShowsTheEnabledSetsWithSchemasAndAnnotations) {
   auto session = Open(owner_);
   ASSERT_NE(session, nullptr);
   json::Json tools = List(*session);
-  EXPECT_EQ(Names(tools.get()), Union({kPushkey, kAgentKeys, kCommon}));
+  EXPECT_EQ(Names(tools.get()), Union({kPushkey, kAgentKeys, kVaultSecret, kCommon}));
   for (const cJSON* t : json::Children(tools.get())) {
     const std::string name(json::GetString(t, "name").value_or(""));
     EXPECT_FALSE(json::GetString(t, "title").value_or("").empty()) << name;
@@ -239,8 +251,9 @@ TEST_F(McpToolsTest, ToolsListShowsTheEnabledSetsWithSchemasAndAnnotations) {
                                            "list_agents",  "list_keys",    "get_key",
                                            "check_health", "list_projects"};
     EXPECT_EQ(read_only, readers.count(name) == 1) << name;
-    const std::set<std::string> destroyers = {"delete_credential", "delete_agent",
-                                              "assign_credential", "proxy_request"};
+    const std::set<std::string> destroyers = {
+        "delete_credential", "delete_agent", "assign_credential", "proxy_request", "add_key",
+        "rotate_key",        "inject_env",   "vault_secret",      "rotate_and_store"};
     if (!read_only) {
       EXPECT_EQ(json::GetBool(ann, "destructiveHint"),
                 std::optional<bool>(destroyers.count(name) == 1))
@@ -265,11 +278,25 @@ TEST_F(McpToolsTest, ToolsListShowsTheEnabledSetsWithSchemasAndAnnotations) {
   EXPECT_EQ(params("proxy_request"),
             (std::set<std::string>{"credential", "token", "url", "method", "headers", "body"}));
 
+  EXPECT_EQ(params("add_key"), (std::set<std::string>{"name", "value", "provider", "env", "notes",
+                                                       "overwrite"}));
+  EXPECT_EQ(params("rotate_key"), (std::set<std::string>{"name", "new_value"}));
+  EXPECT_EQ(params("inject_env"), (std::set<std::string>{"project_path", "keys"}));
+  EXPECT_EQ(params("vault_secret"),
+            (std::set<std::string>{"action", "name", "value", "encoding", "mode",
+                                   "allowedAgentIds", "description", "tags", "expiresAt",
+                                   "reveal", "purpose"}));
+  EXPECT_EQ(params("rotate_and_store"), (std::set<std::string>{"name", "length", "alphabet"}));
+  const std::set<std::string> create = params("create_credential");
+  for (const char* p : {"name", "type", "value"}) EXPECT_EQ(create.count(p), 1u) << p;
+
   auto agentkeys = Open(owner_, McpToolOptions{.tool_sets = {"agentkeys"}});
   EXPECT_EQ(Names(List(*agentkeys).get()), Union({kAgentKeys, kCommon}));
   auto pushkey =
       Open(AgentPrincipal({"**"}), McpToolOptions{.tool_sets = {"pushkey", "vault_secret"}});
-  EXPECT_EQ(Names(List(*pushkey).get()), Union({kPushkey, kCommon}));
+  EXPECT_EQ(Names(List(*pushkey).get()), Union({kPushkey, kVaultSecret, kCommon}));
+  auto secrets = Open(owner_, McpToolOptions{.tool_sets = {"vault_secret"}});
+  EXPECT_EQ(Names(List(*secrets).get()), Union({kVaultSecret, kCommon}));
 }
 
 TEST_F(McpToolsTest, ListCredentialsAndListKeysShowNamesNeverValues) {
@@ -570,6 +597,557 @@ TEST_F(McpProxyToolTest, ProxyRequestInjectsTheCredentialAndRedactsTheEcho) {
   ASSERT_FALSE(missing.is_error) << missing.text;
   EXPECT_EQ(json::GetInt(missing.structured.get(), "status"), 404);
   vault_->SetProxy(nullptr);
+}
+
+// ---- The tools that carry values ---------------------------------------------------
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Every regular file under `root` that contains `needle`.
+void FilesContaining(const std::string& root, const std::string& needle,
+                     std::vector<std::string>* hits, int* files) {
+  DIR* d = opendir(root.c_str());
+  if (d == nullptr) return;
+  while (dirent* e = readdir(d)) {
+    const std::string name = e->d_name;
+    if (name == "." || name == "..") continue;
+    const std::string path = root + "/" + name;
+    struct stat st {};
+    if (lstat(path.c_str(), &st) != 0) continue;
+    if (S_ISDIR(st.st_mode)) {
+      FilesContaining(path, needle, hits, files);
+    } else if (S_ISREG(st.st_mode)) {
+      ++*files;
+      if (ReadFile(path).find(needle) != std::string::npos) hits->push_back(path);
+    }
+  }
+  closedir(d);
+}
+
+// keycelld's log (stderr) redirected into a file while alive.
+class StderrCapture {
+ public:
+  explicit StderrCapture(std::string path) : path_(std::move(path)) {
+    fflush(stderr);
+    saved_ = dup(2);
+    const int fd = open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+      dup2(fd, 2);
+      close(fd);
+    }
+  }
+  ~StderrCapture() { Stop(); }
+  std::string Stop() {
+    if (saved_ >= 0) {
+      fflush(stderr);
+      dup2(saved_, 2);
+      close(saved_);
+      saved_ = -1;
+    }
+    return ReadFile(path_);
+  }
+
+ private:
+  std::string path_;
+  int saved_ = -1;
+};
+
+std::string Str(const json::Json& j, const char* key) {
+  return std::string(json::GetString(j.get(), key).value_or(""));
+}
+
+TEST_F(McpToolsTest, AddKeyStoresTheValueTheEnclaveWritesIntoDotEnv) {
+  auto session = Open(owner_);
+  Called added = Call(*session, "add_key",
+                      R"({"name": "openai-prod", "value": ")" + std::string(kCanary) +
+                          R"(", "provider": "openai", "env": "prod", "notes": "n"})");
+  ASSERT_FALSE(added.is_error) << added.text;
+  EXPECT_EQ(Str(added.structured, "name"), "openai-prod");
+  EXPECT_EQ(Str(added.structured, "provider"), "openai");
+  EXPECT_EQ(json::GetInt(added.structured.get(), "version"), 1);
+  EXPECT_EQ(added.raw.find(kCanary), std::string::npos);
+
+  const std::string second = "sk-second-canary-5521";
+  Called again = Call(*session, "add_key",
+                      R"({"name": "openai-prod", "value": ")" + second + R"("})");
+  EXPECT_TRUE(again.is_error);
+  EXPECT_NE(again.text.find("exists"), std::string::npos) << again.text;
+  EXPECT_NE(again.text.find("overwrite"), std::string::npos) << again.text;
+  EXPECT_EQ(again.raw.find(second), std::string::npos);
+  Called replaced =
+      Call(*session, "add_key",
+           R"({"name": "openai-prod", "value": ")" + second + R"(", "overwrite": true})");
+  ASSERT_FALSE(replaced.is_error) << replaced.text;
+  EXPECT_EQ(json::GetInt(replaced.structured.get(), "version"), 2);
+
+  // The enclave writes what was stored into the project's .env; the tool says only how
+  // many lines it wrote.
+  const std::string project = token_->dir() + "/project";
+  ASSERT_EQ(mkdir(project.c_str(), 0700), 0);
+  Called env = Call(*session, "inject_env",
+                    R"({"project_path": ")" + project + R"(", "keys": ["openai-prod"]})");
+  ASSERT_FALSE(env.is_error) << env.text;
+  EXPECT_EQ(json::GetInt(env.structured.get(), "written"), 1);
+  EXPECT_EQ(env.raw.find(second), std::string::npos);
+  const std::string dotenv = ReadFile(project + "/.env");
+  EXPECT_NE(dotenv.find("OPENAI_PROD="), std::string::npos) << dotenv.size();
+  EXPECT_NE(dotenv.find(second), std::string::npos);
+  EXPECT_EQ(dotenv.find(kCanary), std::string::npos);  // the overwritten value
+
+  // A key sealed without env export: nothing is written, .env is unchanged.
+  ASSERT_TRUE(Run(owner_, "add", R"({"name": "stripe", "policy": {"hosts": ["api.stripe.com"]}})",
+                  PipeWith("sk-stripe-canary"))
+                  .ok);
+  const std::string before = ReadFile(project + "/.env");
+  Called refused = Call(*session, "inject_env",
+                        R"({"project_path": ")" + project + R"(", "keys": ["stripe"]})");
+  EXPECT_TRUE(refused.is_error);
+  EXPECT_NE(refused.text.find("cannot be exported"), std::string::npos) << refused.text;
+  EXPECT_EQ(ReadFile(project + "/.env"), before);
+  Called relative = Call(*session, "inject_env", R"({"project_path": "rel"})");
+  EXPECT_TRUE(relative.is_error);
+  EXPECT_NE(relative.text.find("absolute"), std::string::npos) << relative.text;
+  // Audited as credential.add (with the overwrite noted) and env.write.
+  const auto adds = Records(audit::actions::kCredentialAdd);
+  ASSERT_GE(adds.size(), 3u);
+  EXPECT_GE(Records(audit::actions::kEnvWrite).size(), 2u);
+}
+
+TEST_F(McpToolsTest, RotateKeyStoresANewVersion) {
+  auto session = Open(owner_);
+  ASSERT_FALSE(Call(*session, "add_key", R"({"name": "svc", "value": ")" + std::string(kCanary) +
+                                             R"("})")
+                   .is_error);
+  const std::string next = "rotated-canary-77aa";
+  Called rotated =
+      Call(*session, "rotate_key", R"({"name": "svc", "new_value": ")" + next + R"("})");
+  ASSERT_FALSE(rotated.is_error) << rotated.text;
+  EXPECT_EQ(json::GetInt(rotated.structured.get(), "version"), 2);
+  EXPECT_FALSE(Str(rotated.structured, "fingerprint").empty());
+  EXPECT_EQ(rotated.raw.find(next), std::string::npos);
+  const std::string project = token_->dir() + "/p";
+  ASSERT_EQ(mkdir(project.c_str(), 0700), 0);
+  ASSERT_FALSE(
+      Call(*session, "inject_env", R"({"project_path": ")" + project + R"(", "keys": ["svc"]})")
+          .is_error);
+  EXPECT_NE(ReadFile(project + "/.env").find(next), std::string::npos);
+
+  Called missing = Call(*session, "rotate_key", R"({"name": "nope", "new_value": "x1"})");
+  EXPECT_TRUE(missing.is_error);
+  EXPECT_NE(missing.text.find("not_found"), std::string::npos) << missing.text;
+  Called no_value = Call(*session, "rotate_key", R"({"name": "svc"})");
+  EXPECT_TRUE(no_value.is_error);
+  EXPECT_NE(no_value.text.find("arguments.new_value"), std::string::npos) << no_value.text;
+  Called empty = Call(*session, "rotate_key", R"({"name": "svc", "new_value": ""})");
+  EXPECT_TRUE(empty.is_error);
+  EXPECT_NE(empty.text.find("arguments.new_value: must not be empty"), std::string::npos)
+      << empty.text;
+  EXPECT_EQ(Records(audit::actions::kCredentialRotate).size(), 2u);
+}
+
+TEST_F(McpToolsTest, ValueToolsRefuseRolesScopesAndALockedVault) {
+  auto member = Open(AgentPrincipal({"**"}, Role::kMember));
+  for (const auto& [tool, args] : std::vector<std::pair<std::string, std::string>>{
+           {"add_key", R"({"name": "a", "value": "v-canary-1"})"},
+           {"vault_secret", R"({"action": "put", "name": "a", "value": "v-canary-1"})"},
+           {"create_credential", R"({"name": "a", "value": "v-canary-1", "hosts": ["x.example"]})"},
+           {"rotate_and_store", R"({"name": "a"})"}}) {
+    Called c = Call(*member, tool, args);
+    EXPECT_TRUE(c.is_error) << tool;
+    EXPECT_NE(c.text.find("forbidden: your role does not allow this"), std::string::npos)
+        << tool << ": " << c.text;
+    EXPECT_EQ(c.raw.find("v-canary-1"), std::string::npos) << tool;
+  }
+  auto agent = Open(AgentPrincipal({"openai/*"}));
+  Called outside = Call(*agent, "add_key", R"({"name": "stripe/x", "value": "v-canary-2"})");
+  EXPECT_TRUE(outside.is_error);
+  EXPECT_NE(outside.text.find("outside the agent's scopes"), std::string::npos) << outside.text;
+  Called inside =
+      Call(*agent, "vault_secret", R"({"action": "put", "name": "openai/x", "value": "v-canary-3"})");
+  ASSERT_FALSE(inside.is_error) << inside.text;
+
+  ASSERT_TRUE(enclave_->Lock().ok());
+  for (const auto& [tool, args] : std::vector<std::pair<std::string, std::string>>{
+           {"add_key", R"({"name": "openai/y", "value": "v-canary-4"})"},
+           {"rotate_key", R"({"name": "openai/x", "new_value": "v-canary-4"})"},
+           {"rotate_and_store", R"({"name": "openai/x"})"}}) {
+    Called c = Call(*agent, tool, args);
+    EXPECT_TRUE(c.is_error) << tool;
+    EXPECT_NE(c.text.find("locked"), std::string::npos) << tool << ": " << c.text;
+  }
+  ASSERT_TRUE(enclave_->Unlock(token_->user_pin()).ok());
+  Called list = Call(*Open(owner_), "list_credentials");
+  ASSERT_EQ(json::ChildCount(json::GetArray(list.structured.get(), "credentials")), 1u);
+  EXPECT_EQ(json::GetInt(json::GetArray(list.structured.get(), "credentials")->child, "version"),
+            1);
+}
+
+TEST_F(McpToolsTest, VaultSecretPutGetListRotateDelete) {
+  auto session = Open(owner_);
+  const std::string put = R"({"action": "put", "name": "openai/default_api_key", "value": ")" +
+                          std::string(kCanary) + R"(", "mode": "create", "description": "d",
+      "tags": ["ai"], "expiresAt": "2099-01-02T03:04:05+01:00"})";
+  Called created = Call(*session, "vault_secret", put);
+  ASSERT_FALSE(created.is_error) << created.text;
+  EXPECT_EQ(Str(created.structured, "action"), "put");
+  EXPECT_EQ(json::GetInt(created.structured.get(), "version"), 1);
+  EXPECT_EQ(Str(created.structured, "expiresAt"), "2099-01-02T02:04:05Z");
+  EXPECT_EQ(Str(created.structured, "description"), "d");
+
+  Called twice = Call(*session, "vault_secret", put);
+  EXPECT_TRUE(twice.is_error);
+  EXPECT_NE(twice.text.find("exists"), std::string::npos) << twice.text;
+  EXPECT_NE(twice.text.find("upsert"), std::string::npos) << twice.text;
+  Called upsert = Call(*session, "vault_secret",
+                       R"({"action": "put", "name": "openai/default_api_key", "value": "v2-canary"})");
+  ASSERT_FALSE(upsert.is_error) << upsert.text;
+  EXPECT_EQ(json::GetInt(upsert.structured.get(), "version"), 2);
+
+  Called got = Call(*session, "vault_secret", R"({"action": "get", "name": "openai/default_api_key"})");
+  ASSERT_FALSE(got.is_error) << got.text;
+  EXPECT_EQ(Str(got.structured, "masked_value"), "********");
+  EXPECT_EQ(json::GetBool(got.structured.get(), "revealed"), false);
+  EXPECT_FALSE(Str(got.structured, "fingerprint").empty());
+  EXPECT_EQ(json::GetMember(got.structured.get(), "value"), nullptr);
+
+  Called no_purpose = Call(*session, "vault_secret",
+                           R"({"action": "get", "name": "openai/default_api_key", "reveal": true})");
+  EXPECT_TRUE(no_purpose.is_error);
+  EXPECT_NE(no_purpose.text.find("arguments.purpose"), std::string::npos) << no_purpose.text;
+  // No allowedAgentIds at put: nobody may reveal it, the owner neither.
+  Called denied = Call(*session, "vault_secret",
+                       R"({"action": "get", "name": "openai/default_api_key", "reveal": true,
+                           "purpose": "debugging"})");
+  EXPECT_TRUE(denied.is_error);
+  EXPECT_NE(denied.text.find("policy_denied"), std::string::npos) << denied.text;
+  for (const char* hint : {"proxy_request", "inject_env", "keycell run"})
+    EXPECT_NE(denied.text.find(hint), std::string::npos) << hint;
+
+  Called list = Call(*session, "vault_secret", R"({"action": "list"})");
+  ASSERT_FALSE(list.is_error) << list.text;
+  EXPECT_EQ(json::ChildCount(json::GetArray(list.structured.get(), "secrets")), 1u);
+
+  Called rotated = Call(*session, "vault_secret",
+                        R"({"action": "rotate", "name": "openai/default_api_key", "value": "v3-canary"})");
+  ASSERT_FALSE(rotated.is_error) << rotated.text;
+  EXPECT_EQ(json::GetInt(rotated.structured.get(), "version"), 3);
+  Called no_value =
+      Call(*session, "vault_secret", R"({"action": "rotate", "name": "openai/default_api_key"})");
+  EXPECT_TRUE(no_value.is_error);
+  EXPECT_NE(no_value.text.find("arguments.value: required for action rotate"), std::string::npos)
+      << no_value.text;
+  Called no_name = Call(*session, "vault_secret", R"({"action": "get"})");
+  EXPECT_TRUE(no_name.is_error);
+  EXPECT_NE(no_name.text.find("arguments.name"), std::string::npos) << no_name.text;
+  Called stray = Call(*session, "vault_secret",
+                      R"({"action": "delete", "name": "openai/default_api_key", "value": "v4-canary"})");
+  EXPECT_TRUE(stray.is_error);
+  EXPECT_NE(stray.text.find("arguments.value"), std::string::npos) << stray.text;
+  EXPECT_EQ(stray.raw.find("v4-canary"), std::string::npos);
+  Called bad_action = Call(*session, "vault_secret", R"({"action": "peek", "name": "x"})");
+  EXPECT_TRUE(bad_action.is_error);
+  EXPECT_NE(bad_action.text.find("arguments.action"), std::string::npos) << bad_action.text;
+
+  Called deleted =
+      Call(*session, "vault_secret", R"({"action": "delete", "name": "openai/default_api_key"})");
+  ASSERT_FALSE(deleted.is_error) << deleted.text;
+  EXPECT_EQ(json::GetBool(deleted.structured.get(), "deleted"), true);
+  Called gone = Call(*session, "vault_secret", R"({"action": "get", "name": "openai/default_api_key"})");
+  EXPECT_TRUE(gone.is_error);
+  EXPECT_NE(gone.text.find("not_found"), std::string::npos) << gone.text;
+  for (const Called* c : {&created, &twice, &upsert, &got, &denied, &list, &rotated})
+    for (const char* v : {kCanary, "v2-canary", "v3-canary"})
+      EXPECT_EQ(c->raw.find(v), std::string::npos) << v;
+}
+
+TEST_F(McpToolsTest, VaultSecretRevealFollowsTheSealedPolicy) {
+  auto owner = Open(owner_);
+  ASSERT_FALSE(Call(*owner, "vault_secret",
+                    R"({"action": "put", "name": "shared/token", "value": ")" +
+                        std::string(kCanary) + R"(", "allowedAgentIds": [")" + kAgentId + R"("]})")
+                   .is_error);
+  const std::string reveal =
+      R"({"action": "get", "name": "shared/token", "reveal": true, "purpose": "call the api"})";
+  auto agent = Open(AgentPrincipal({"**"}));
+  Called shown = Call(*agent, "vault_secret", reveal);
+  ASSERT_FALSE(shown.is_error) << shown.text;
+  EXPECT_EQ(Str(shown.structured, "value"), kCanary);
+  EXPECT_EQ(Str(shown.structured, "encoding"), "utf-8");
+  EXPECT_EQ(json::GetBool(shown.structured.get(), "revealed"), true);
+  Called key = Call(*agent, "get_key", R"({"name": "shared/token"})");
+  ASSERT_FALSE(key.is_error) << key.text;
+  EXPECT_EQ(Str(key.structured, "value"), kCanary);
+
+  auto other = Open(AgentPrincipal({"**"}, Role::kAdmin, kOtherAgentId));
+  Called refused = Call(*other, "vault_secret", reveal);
+  EXPECT_TRUE(refused.is_error);
+  EXPECT_NE(refused.text.find("policy_denied"), std::string::npos) << refused.text;
+  for (const char* hint : {"proxy_request", "inject_env", "keycell run"})
+    EXPECT_NE(refused.text.find(hint), std::string::npos) << hint;
+  EXPECT_EQ(refused.raw.find(kCanary), std::string::npos);
+  Called key_refused = Call(*other, "get_key", R"({"name": "shared/token"})");
+  EXPECT_TRUE(key_refused.is_error);
+  EXPECT_EQ(Str(key_refused.structured, "masked_value"), "********");
+  EXPECT_EQ(key_refused.raw.find(kCanary), std::string::npos);
+  // A member may not reveal at all (the role table).
+  Called member = Call(*Open(AgentPrincipal({"**"}, Role::kMember)), "vault_secret", reveal);
+  EXPECT_TRUE(member.is_error);
+  EXPECT_NE(member.text.find("forbidden"), std::string::npos) << member.text;
+
+  // Every reveal is audited with its purpose, allowed or refused; never the value.
+  const auto reveals = Records(audit::actions::kReveal);
+  ASSERT_EQ(reveals.size(), 5u);  // agent x2, other x2, member
+  int ok = 0;
+  for (const auto& r : reveals) {
+    ok += r.result == "ok";
+    EXPECT_EQ(r.detail.find(kCanary), std::string::npos);
+  }
+  EXPECT_EQ(ok, 2);
+  bool purpose_seen = false;
+  for (const auto& r : reveals) purpose_seen |= r.detail == "purpose: call the api";
+  EXPECT_TRUE(purpose_seen);
+
+  // Binary values: base64 in, base64 out (and base64 when the bytes are not text).
+  ASSERT_FALSE(Call(*owner, "vault_secret",
+                    R"({"action": "put", "name": "bin", "value": "AAEC/w==", "encoding": "base64",
+                        "allowedAgentIds": [")" + std::string(kAgentId) + R"("]})")
+                   .is_error);
+  Called bin = Call(*agent, "vault_secret",
+                    R"({"action": "get", "name": "bin", "reveal": true, "purpose": "p"})");
+  ASSERT_FALSE(bin.is_error) << bin.text;
+  EXPECT_EQ(Str(bin.structured, "value"), "AAEC/w==");
+  EXPECT_EQ(Str(bin.structured, "encoding"), "base64");
+  Called bad = Call(*owner, "vault_secret",
+                    R"({"action": "put", "name": "bin2", "value": "not base64!", "encoding": "base64"})");
+  EXPECT_TRUE(bad.is_error);
+  EXPECT_NE(bad.text.find("arguments.value: not valid base64"), std::string::npos) << bad.text;
+}
+
+TEST_F(McpToolsTest, VaultSecretCapsValuesAt64KiB) {
+  auto owner = Open(owner_);
+  const std::string ids = R"(, "allowedAgentIds": [")" + std::string(kAgentId) + R"("]})";
+  const std::string max(64 * 1024, 'x');
+  Called fits = Call(*owner, "vault_secret",
+                     R"({"action": "put", "name": "big", "value": ")" + max + "\"" + ids);
+  ASSERT_FALSE(fits.is_error) << fits.text;
+  Called shown = Call(*Open(AgentPrincipal({"**"})), "vault_secret",
+                      R"({"action": "get", "name": "big", "reveal": true, "purpose": "size"})");
+  ASSERT_FALSE(shown.is_error) << shown.text;
+  EXPECT_EQ(Str(shown.structured, "value"), max);
+
+  Called over = Call(*owner, "vault_secret",
+                     R"({"action": "put", "name": "big2", "value": ")" + max + "y\"" + ids);
+  EXPECT_TRUE(over.is_error);
+  EXPECT_NE(over.text.find("arguments.value: over the 64 KiB cap"), std::string::npos) << over.text;
+  EXPECT_LT(over.raw.size(), 2000u);
+  const std::string over_b64(87384, 'A');  // 65538 bytes decoded
+  Called over_decoded =
+      Call(*owner, "vault_secret",
+           R"({"action": "put", "name": "big3", "encoding": "base64", "value": ")" + over_b64 + "\"}");
+  EXPECT_TRUE(over_decoded.is_error);
+  EXPECT_NE(over_decoded.text.find("64 KiB"), std::string::npos) << over_decoded.text;
+  Called add = Call(*owner, "add_key", R"({"name": "big4", "value": ")" + max + "z\"}");
+  EXPECT_TRUE(add.is_error);
+  EXPECT_NE(add.text.find("arguments.value: over the 64 KiB cap"), std::string::npos) << add.text;
+  Called list = Call(*owner, "vault_secret", R"({"action": "list"})");
+  EXPECT_EQ(json::ChildCount(json::GetArray(list.structured.get(), "secrets")), 1u);
+}
+
+TEST_F(McpToolsTest, VaultSecretExpiresAtIsRfc3339) {
+  auto owner = Open(owner_);
+  auto put = [&](const std::string& at) {
+    return Call(*owner, "vault_secret",
+                R"({"action": "put", "name": "e", "value": "v-canary", "expiresAt": ")" + at +
+                    R"("})");
+  };
+  for (const char* bad : {"tomorrow", "2099-02-30T00:00:00Z", "2099-01-01 00:00:00Z",
+                          "2099-01-01T00:00:00", "2099-01-01T25:00:00Z", "2099-01-01T00:00:00+0100"}) {
+    Called c = put(bad);
+    EXPECT_TRUE(c.is_error) << bad;
+    EXPECT_NE(c.text.find("arguments.expiresAt: not an RFC 3339 date-time"), std::string::npos)
+        << bad << ": " << c.text;
+  }
+  Called past = put("2001-01-01T00:00:00Z");
+  EXPECT_TRUE(past.is_error);
+  EXPECT_NE(past.text.find("arguments.expiresAt: is in the past"), std::string::npos) << past.text;
+  EXPECT_EQ(json::ChildCount(json::GetArray(
+                Call(*owner, "vault_secret", R"({"action": "list"})").structured.get(), "secrets")),
+            0u);
+
+  Called frac = put("2099-12-31T23:59:59.123Z");
+  ASSERT_FALSE(frac.is_error) << frac.text;
+  EXPECT_EQ(Str(frac.structured, "expiresAt"), "2099-12-31T23:59:59Z");
+  Called offset = put("2099-06-01T00:00:00-05:30");
+  ASSERT_FALSE(offset.is_error) << offset.text;
+  EXPECT_EQ(Str(offset.structured, "expiresAt"), "2099-06-01T05:30:00Z");
+  // The store and the sealed policy carry the Unix time.
+  struct tm tm {};
+  tm.tm_year = 2099 - 1900;
+  tm.tm_mon = 5;
+  tm.tm_mday = 1;
+  tm.tm_hour = 5;
+  tm.tm_min = 30;
+  OpResult shown = Run(owner_, "show", R"({"name": "e"})");
+  ASSERT_TRUE(shown.ok);
+  EXPECT_EQ(json::GetInt(shown.result.get(), "expires_at"), static_cast<int64_t>(timegm(&tm)));
+  EXPECT_EQ(json::GetInt(json::GetObject(shown.result.get(), "policy"), "expires_at"),
+            static_cast<int64_t>(timegm(&tm)));
+}
+
+TEST_F(McpToolsTest, RotateAndStoreGeneratesTheValueInTheEnclave) {
+  auto owner = Open(owner_);
+  Called put = Call(*owner, "vault_secret",
+                    R"({"action": "put", "name": "svc/token", "value": ")" + std::string(kCanary) +
+                        R"(", "allowedAgentIds": [")" + kAgentId + R"("]})");
+  ASSERT_FALSE(put.is_error) << put.text;
+  Called rotated = Call(*owner, "rotate_and_store", R"({"name": "svc/token"})");
+  ASSERT_FALSE(rotated.is_error) << rotated.text;
+  EXPECT_EQ(json::GetInt(rotated.structured.get(), "version"), 2);
+  EXPECT_EQ(json::GetBool(rotated.structured.get(), "generated"), true);
+  EXPECT_EQ(json::GetInt(rotated.structured.get(), "length"), 32);
+  EXPECT_NE(Str(rotated.structured, "fingerprint"), Str(put.structured, "fingerprint"));
+
+  // The same sealed policy: the allowed agent reveals the generated value.
+  auto agent = Open(AgentPrincipal({"**"}));
+  const std::string reveal =
+      R"({"action": "get", "name": "svc/token", "reveal": true, "purpose": "check"})";
+  Called shown = Call(*agent, "vault_secret", reveal);
+  ASSERT_FALSE(shown.is_error) << shown.text;
+  const std::string value = Str(shown.structured, "value");
+  ASSERT_EQ(value.size(), 32u);
+  for (char c : value) EXPECT_TRUE(isalnum(static_cast<unsigned char>(c))) << value;
+  EXPECT_EQ(rotated.raw.find(value), std::string::npos);
+
+  Called ab = Call(*owner, "rotate_and_store", R"({"name": "svc/token", "length": 16, "alphabet": "ab"})");
+  ASSERT_FALSE(ab.is_error) << ab.text;
+  EXPECT_EQ(json::GetInt(ab.structured.get(), "version"), 3);
+  const std::string ab_value = Str(Call(*agent, "vault_secret", reveal).structured, "value");
+  ASSERT_EQ(ab_value.size(), 16u);
+  EXPECT_EQ(ab_value.find_first_not_of("ab"), std::string::npos) << ab_value;
+
+  Called one_char = Call(*owner, "rotate_and_store", R"({"name": "svc/token", "alphabet": "a"})");
+  EXPECT_TRUE(one_char.is_error);
+  EXPECT_NE(one_char.text.find("arguments.alphabet"), std::string::npos) << one_char.text;
+  Called same_chars = Call(*owner, "rotate_and_store", R"({"name": "svc/token", "alphabet": "aaaa"})");
+  EXPECT_TRUE(same_chars.is_error);
+  EXPECT_NE(same_chars.text.find("cannot generate"), std::string::npos) << same_chars.text;
+  Called zero = Call(*owner, "rotate_and_store", R"({"name": "svc/token", "length": 0})");
+  EXPECT_TRUE(zero.is_error);
+  EXPECT_NE(zero.text.find("arguments.length"), std::string::npos) << zero.text;
+  Called missing = Call(*owner, "rotate_and_store", R"({"name": "nope"})");
+  EXPECT_TRUE(missing.is_error);
+  EXPECT_NE(missing.text.find("not_found"), std::string::npos) << missing.text;
+  // Nothing changed by the refusals; the rotations are audited as generated.
+  EXPECT_EQ(json::GetInt(Call(*owner, "vault_secret", R"({"action": "get", "name": "svc/token"})")
+                             .structured.get(),
+                         "version"),
+            3);
+  int generated = 0;
+  for (const auto& r : Records(audit::actions::kCredentialRotate)) generated += r.detail == "generated";
+  EXPECT_EQ(generated, 2);
+}
+
+TEST_F(McpToolsTest, CreateCredentialMapsTheTypeToAnInjectionRecipe) {
+  auto owner = Open(owner_);
+  Called no_host = Call(*owner, "create_credential", R"({"name": "r", "value": "v-canary"})");
+  EXPECT_TRUE(no_host.is_error);
+  EXPECT_NE(no_host.text.find("arguments.hosts"), std::string::npos) << no_host.text;
+  Called no_header = Call(*owner, "create_credential",
+                          R"({"name": "r", "value": "v-canary", "type": "CUSTOM_HEADER",
+                              "hosts": ["api.anthropic.com"]})");
+  EXPECT_TRUE(no_header.is_error);
+  EXPECT_NE(no_header.text.find("arguments.header_name"), std::string::npos) << no_header.text;
+  Called bad_type = Call(*owner, "create_credential",
+                         R"({"name": "r", "value": "v-canary", "type": "OAUTH", "hosts": ["a.example"]})");
+  EXPECT_TRUE(bad_type.is_error);
+  EXPECT_NE(bad_type.text.find("arguments.type"), std::string::npos) << bad_type.text;
+
+  struct Case {
+    const char* args;
+    const char* inject;
+  };
+  for (const Case& c : {
+           Case{R"("name": "resend", "hosts": ["api.resend.com"])", "bearer"},
+           Case{R"("name": "jira", "type": "BASIC_AUTH", "hosts": ["jira.example.com"])", "basic"},
+           Case{R"("name": "x", "type": "COOKIE", "hosts": ["x.com"])", "cookie"},
+           Case{R"("name": "claude", "type": "CUSTOM_HEADER", "header_name": "x-api-key", "hosts": ["api.anthropic.com"])",
+                "header:x-api-key"},
+           Case{R"("name": "maps", "type": "QUERY_PARAM", "param_name": "key", "hosts": ["maps.example.com"])",
+                "query:key"},
+       }) {
+    Called created = Call(*owner, "create_credential",
+                          std::string("{") + c.args + R"(, "value": "v-canary"})");
+    ASSERT_FALSE(created.is_error) << c.args << ": " << created.text;
+    EXPECT_EQ(created.raw.find("v-canary"), std::string::npos);
+    OpResult shown = Run(owner_, "show", R"({"name": ")" + Str(created.structured, "name") + R"("})");
+    ASSERT_TRUE(shown.ok);
+    EXPECT_EQ(json::GetString(json::GetObject(shown.result.get(), "policy"), "inject"), c.inject)
+        << c.args;
+    EXPECT_EQ(json::GetBool(json::GetObject(shown.result.get(), "policy"), "revealable"), false);
+  }
+  Called exists = Call(*owner, "create_credential",
+                       R"({"name": "resend", "value": "v-canary", "hosts": ["api.resend.com"]})");
+  EXPECT_TRUE(exists.is_error);
+  EXPECT_NE(exists.text.find("exists"), std::string::npos) << exists.text;
+  // A known provider brings its host and recipe.
+  Called openai = Call(*owner, "create_credential",
+                       R"({"name": "oa", "value": "v-canary", "provider": "openai"})");
+  ASSERT_FALSE(openai.is_error) << openai.text;
+}
+
+// After every tool that takes a value, the value is nowhere on keycelld's side: not in
+// its log (at debug level), not in the audit trail or any other file of the data
+// directory, not in any reply. Where it went is checked too: the enclave wrote each into
+// a .env outside the data directory.
+TEST_F(McpToolsTest, ValuesInArgumentsLeaveNoPlaintextBehind) {
+  SetLogLevel(LogLevel::kDebug);
+  StderrCapture log(token_->dir() + "/keycelld.log");
+  auto owner = Open(owner_);
+  const std::vector<std::string> canaries = {"cnry-add-key-0a1b2c3d", "cnry-rotate-key-4e5f6a7b",
+                                             "cnry-put-8c9d0e1f", "cnry-vs-rotate-2a3b4c5d",
+                                             "cnry-create-6e7f8a9b"};
+  std::vector<Called> replies;
+  replies.push_back(Call(*owner, "add_key", R"({"name": "k1", "value": ")" + canaries[0] + R"("})"));
+  replies.push_back(Call(*owner, "add_key", R"({"name": "k2", "value": "placeholder-x"})"));
+  replies.push_back(
+      Call(*owner, "rotate_key", R"({"name": "k2", "new_value": ")" + canaries[1] + R"("})"));
+  replies.push_back(Call(*owner, "vault_secret",
+                         R"({"action": "put", "name": "k3", "value": ")" + canaries[2] + R"("})"));
+  replies.push_back(Call(*owner, "vault_secret", R"({"action": "put", "name": "k4", "value": "p-y"})"));
+  replies.push_back(Call(*owner, "vault_secret",
+                         R"({"action": "rotate", "name": "k4", "value": ")" + canaries[3] + R"("})"));
+  replies.push_back(Call(*owner, "create_credential",
+                         R"({"name": "k5", "value": ")" + canaries[4] + R"(", "hosts": ["a.example"]})"));
+  replies.push_back(Call(*owner, "rotate_and_store", R"({"name": "k1"})"));
+  replies.push_back(Call(*owner, "vault_secret", R"({"action": "get", "name": "k3"})"));
+  replies.push_back(Call(*owner, "get_key", R"({"name": "k2"})"));
+  const std::string logged = log.Stop();
+  SetLogLevel(LogLevel::kInfo);
+  for (size_t i = 0; i + 2 < replies.size(); ++i) EXPECT_FALSE(replies[i].is_error) << replies[i].text;
+  EXPECT_NE(logged.find("event=add"), std::string::npos) << logged;  // the capture worked
+  EXPECT_NE(logged.find("event=rotate"), std::string::npos);
+  for (const std::string& c : canaries) {
+    EXPECT_EQ(logged.find(c), std::string::npos) << c;
+    for (const Called& r : replies) EXPECT_EQ(r.raw.find(c), std::string::npos) << c;
+    std::vector<std::string> hits;
+    int files = 0;
+    FilesContaining(data_, c, &hits, &files);
+    EXPECT_GT(files, 2);
+    EXPECT_TRUE(hits.empty()) << c << " in " << hits.front();
+  }
+  // The enclave holds what was sent: the exportable ones come out into a .env.
+  const std::string project = token_->dir() + "/out";
+  ASSERT_EQ(mkdir(project.c_str(), 0700), 0);
+  Called env = Call(*owner, "inject_env",
+                    R"({"project_path": ")" + project + R"(", "keys": ["k2", "k3", "k4"]})");
+  ASSERT_FALSE(env.is_error) << env.text;
+  const std::string dotenv = ReadFile(project + "/.env");
+  for (size_t i : {1u, 2u, 3u}) EXPECT_NE(dotenv.find(canaries[i]), std::string::npos) << i;
 }
 
 }  // namespace
