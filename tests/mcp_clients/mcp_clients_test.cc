@@ -33,7 +33,8 @@ class McpClientsTest : public McpVaultTest {
   }
 
   std::vector<std::string> Secrets() const {
-    return {alpha_secret_, beta_secret_, gamma_secret_, ctx_.added_value, ctx_.rotated_value};
+    return {alpha_secret_, beta_secret_,     gamma_secret_,
+            env_secret_,   ctx_.added_value, ctx_.rotated_value};
   }
 
   // The whole call table with `client` over `transport`; returns the run for more checks.
@@ -73,13 +74,9 @@ TEST_F(McpClientsTest, SdkV1StreamableHttpCallsEveryTool) {
 
 TEST_F(McpClientsTest, SdkV1LegacySseCallsEveryTool) { RunTable("v1", "sse", SseUrl()); }
 
-// ENABLE AFTER MERGING `keycell mcp` (branch mcp-stdio): drop the DISABLED_ prefix. The
-// driver starts `keycell mcp` with the sandbox's environment and KEYCELL_AGENT_TOKEN set
-// to the agent's (or the owner's) API key; keycell mcp relays to the running keycelld.
-// Both stdio tests pass with mcp-stdio at cafdf09 merged in.
-TEST_F(McpClientsTest, DISABLED_SdkV1StdioCallsEveryTool) {
-  RunTable("v1", "stdio", KEYCELL_CLI_PATH);
-}
+// `keycell mcp` with the sandbox's environment and KEYCELL_AGENT_TOKEN set to the agent's
+// (or the owner's) API key; keycell mcp relays to the running keycelld.
+TEST_F(McpClientsTest, SdkV1StdioCallsEveryTool) { RunTable("v1", "stdio", KEYCELL_CLI_PATH); }
 
 TEST_F(McpClientsTest, SdkV2AutoNegotiationOverHttp) {
   NodeRun run = RunTable("v2", "streamable", McpUrl());
@@ -90,9 +87,9 @@ TEST_F(McpClientsTest, SdkV2AutoNegotiationOverHttp) {
   }
 }
 
-// ENABLE AFTER MERGING `keycell mcp` (see above). In "auto" mode the v2 client probes
-// on a second, short-lived `keycell mcp` started at the same time (gotcha 10).
-TEST_F(McpClientsTest, DISABLED_SdkV2AutoNegotiationOverStdio) {
+// In "auto" mode the v2 client probes on a second, short-lived `keycell mcp` started at
+// the same time (gotcha 10).
+TEST_F(McpClientsTest, SdkV2AutoNegotiationOverStdio) {
   NodeRun run = RunTable("v2", "stdio", KEYCELL_CLI_PATH);
   for (const char* as : {"agent", "owner"}) {
     const cJSON* c = run.connection(as);
@@ -112,7 +109,7 @@ TEST_F(McpClientsTest, AgentFlowProxyRequestKeepsTheKeyOutOfResultsAndMemory) {
   const std::vector<Step> steps = {
       {"owner", "assign_credential", R"({"agent":"bot","credential":"flow/key"})", Expect::kOk, "",
        0, "grant", [](const cJSON* s) { EXPECT_EQ(json::GetBool(s, "scope_added"), true); }},
-      // When add_key is there, a value that came in through MCP must not stay either.
+      // A value that came in through MCP (add_key) must not stay either.
       {"owner", "add_key", R"({"name":"flow/added","value":"@ADDED@"})", Expect::kOk},
       {"agent", "list_keys", "{}", Expect::kOk, "flow/key"},
       {"agent", "proxy_request", R"({"token":"${grant.token}","url":"@UP@/echo"})", Expect::kOk,
