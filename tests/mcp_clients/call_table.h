@@ -26,14 +26,14 @@ enum class Expect {
 };
 
 struct Step {
-  std::string as;         // the identity: "agent" (member key bound to bot) or "owner"
+  std::string as;  // the identity: "agent" (member key bound to bot) or "owner"
   std::string tool;
   std::string arguments;  // a JSON object; "@UP@" → https://localhost:<upstream port>,
                           // "@PROJECT@" → an existing absolute directory
   Expect expect = Expect::kOk;
-  std::string contains;   // must appear in the result's text (or the error's message)
-  int code = 0;           // kRpcError: the JSON-RPC error code
-  std::string save;       // driver.mjs "save": keep structuredContent for "${save.field}"
+  std::string contains;  // must appear in the result's text (or the error's message)
+  int code = 0;          // kRpcError: the JSON-RPC error code
+  std::string save;      // driver.mjs "save": keep structuredContent for "${save.field}"
   std::function<void(const cJSON* structured)> check;  // kOk: further checks
 };
 
@@ -51,7 +51,7 @@ const std::set<std::string, std::less<>>& ArrivingTools();
 inline bool IsArrivingTool(std::string_view tool) { return ArrivingTools().count(tool) != 0; }
 
 // Every tool, the agent and the owner, success and failure; ends with the vault locked.
-std::vector<Step> CallTable(const TableContext& ctx);
+std::vector<Step> CallTable();
 
 // The plan for driver.mjs. `endpoint` is the URL (http transports) or, for stdio, the
 // path of the keycell binary (run as `keycell mcp`).

@@ -119,9 +119,13 @@ async function connect(as) {
   stderrs[as] = '';
   transport.stderr?.on('data', (d) => { stderrs[as] += d.toString(); });
   await client.connect(transport);
-  await client.ping();
-  // logging/setLevel through the client's own helper: the client checks the capability.
-  await client.setLoggingLevel('warning');
+  // The 2026-07-28 revision has no ping and no session-wide log level (the client refuses
+  // to send them in that era); every legacy connection exercises both.
+  if (client.getProtocolEra?.() !== 'modern') {
+    await client.ping();
+    // logging/setLevel through the client's own helper: the client checks the capability.
+    await client.setLoggingLevel('warning');
+  }
   const tools = [];
   let cursor;
   for (let page = 0; page < 100; ++page) {

@@ -16,10 +16,10 @@
 namespace keycell::test {
 namespace {
 
-// The protocol era the v2 client must negotiate in "auto" mode. "legacy" until keycell
-// serves the 2026-07-28 revision (server/discover); then set "modern" (and the version).
-constexpr char kExpectedV2Era[] = "legacy";
-constexpr char kExpectedV2Version[] = "2025-11-25";
+// The protocol era the v2 client must negotiate in "auto" mode: keycell serves the
+// 2026-07-28 revision (server/discover), so the client's probe must succeed.
+constexpr char kExpectedV2Era[] = "modern";
+constexpr char kExpectedV2Version[] = "2026-07-28";
 
 class McpClientsTest : public McpVaultTest {
  protected:
@@ -33,13 +33,14 @@ class McpClientsTest : public McpVaultTest {
   }
 
   std::vector<std::string> Secrets() const {
-    return {alpha_secret_, beta_secret_, gamma_secret_, ctx_.added_value, ctx_.rotated_value};
+    return {alpha_secret_, beta_secret_,     gamma_secret_,
+            env_secret_,   ctx_.added_value, ctx_.rotated_value};
   }
 
   // The whole call table with `client` over `transport`; returns the run for more checks.
   NodeRun RunTable(const std::string& client, const std::string& transport,
                    const std::string& endpoint) {
-    const std::vector<Step> steps = CallTable(ctx_);
+    const std::vector<Step> steps = CallTable();
     NodeRun run = RunDriver(PlanJson(client, transport, endpoint, steps, ctx_));
     CheckResults(run, steps, Secrets());
     CheckToolList(run, "owner", steps);
@@ -49,11 +50,12 @@ class McpClientsTest : public McpVaultTest {
       EXPECT_EQ(json::GetString(json::GetObject(c, "server"), "name"), "keycell");
       EXPECT_NE(json::GetObject(json::GetObject(c, "capabilities"), "tools"), nullptr);
       EXPECT_NE(json::GetObject(json::GetObject(c, "capabilities"), "logging"), nullptr);
-      std::printf("[ %-8s ] %s %s as %s: protocol %s, era %s, session %s\n", "mcp", client.c_str(),
-                  transport.c_str(), as,
-                  std::string(json::GetString(c, "protocolVersion").value_or("(not reported)")).c_str(),
-                  std::string(json::GetString(c, "era").value_or("(n/a)")).c_str(),
-                  json::GetString(c, "sessionId") ? "yes" : "no");
+      std::printf(
+          "[ %-8s ] %s %s as %s: protocol %s, era %s, session %s\n", "mcp", client.c_str(),
+          transport.c_str(), as,
+          std::string(json::GetString(c, "protocolVersion").value_or("(not reported)")).c_str(),
+          std::string(json::GetString(c, "era").value_or("(n/a)")).c_str(),
+          json::GetString(c, "sessionId") ? "yes" : "no");
     }
     return run;
   }
@@ -72,11 +74,9 @@ TEST_F(McpClientsTest, SdkV1StreamableHttpCallsEveryTool) {
 
 TEST_F(McpClientsTest, SdkV1LegacySseCallsEveryTool) { RunTable("v1", "sse", SseUrl()); }
 
-// The driver starts `keycell mcp` with the sandbox's environment and KEYCELL_AGENT_TOKEN set
-// to the agent's (or the owner's) API key; keycell mcp relays to the running keycelld.
-TEST_F(McpClientsTest, SdkV1StdioCallsEveryTool) {
-  RunTable("v1", "stdio", KEYCELL_CLI_PATH);
-}
+// `keycell mcp` with the sandbox's environment and KEYCELL_AGENT_TOKEN set to the agent's
+// (or the owner's) API key; keycell mcp relays to the running keycelld.
+TEST_F(McpClientsTest, SdkV1StdioCallsEveryTool) { RunTable("v1", "stdio", KEYCELL_CLI_PATH); }
 
 TEST_F(McpClientsTest, SdkV2AutoNegotiationOverHttp) {
   NodeRun run = RunTable("v2", "streamable", McpUrl());
@@ -87,8 +87,8 @@ TEST_F(McpClientsTest, SdkV2AutoNegotiationOverHttp) {
   }
 }
 
-// In "auto" mode the v2 client probes
-// on a second, short-lived `keycell mcp` started at the same time (gotcha 10).
+// In "auto" mode the v2 client probes on a second, short-lived `keycell mcp` started at
+// the same time (gotcha 10).
 TEST_F(McpClientsTest, SdkV2AutoNegotiationOverStdio) {
   NodeRun run = RunTable("v2", "stdio", KEYCELL_CLI_PATH);
   for (const char* as : {"agent", "owner"}) {
@@ -107,10 +107,9 @@ TEST_F(McpClientsTest, AgentFlowProxyRequestKeepsTheKeyOutOfResultsAndMemory) {
   const std::string secret = "sk-flow-" + RandomToken("", 32);
   ASSERT_NO_FATAL_FAILURE(AddCredential("flow/key", secret));
   const std::vector<Step> steps = {
-      {"owner", "assign_credential", R"({"agent":"bot","credential":"flow/key"})", Expect::kOk,
-       "", 0, "grant",
-       [](const cJSON* s) { EXPECT_EQ(json::GetBool(s, "scope_added"), true); }},
-      // When add_key is there, a value that came in through MCP must not stay either.
+      {"owner", "assign_credential", R"({"agent":"bot","credential":"flow/key"})", Expect::kOk, "",
+       0, "grant", [](const cJSON* s) { EXPECT_EQ(json::GetBool(s, "scope_added"), true); }},
+      // A value that came in through MCP (add_key) must not stay either.
       {"owner", "add_key", R"({"name":"flow/added","value":"@ADDED@"})", Expect::kOk},
       {"agent", "list_keys", "{}", Expect::kOk, "flow/key"},
       {"agent", "proxy_request", R"({"token":"${grant.token}","url":"@UP@/echo"})", Expect::kOk,

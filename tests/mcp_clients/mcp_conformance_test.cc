@@ -19,7 +19,11 @@ namespace keycell::test {
 namespace {
 
 const char* const kGenericScenarios[] = {
-    "server-initialize", "ping", "tools-list", "logging-set-level", "server-sse-multiple-streams",
+    "server-initialize",
+    "ping",
+    "tools-list",
+    "logging-set-level",
+    "server-sse-multiple-streams",
     "dns-rebinding-protection",
 };
 

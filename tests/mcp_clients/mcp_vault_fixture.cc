@@ -62,6 +62,8 @@ void McpVaultTest::SetUp() {
   ASSERT_NO_FATAL_FAILURE(AddCredential("svc/alpha", alpha_secret_));
   ASSERT_NO_FATAL_FAILURE(AddCredential("svc/beta", beta_secret_));
   ASSERT_NO_FATAL_FAILURE(AddCredential("svc/gamma", gamma_secret_));
+  env_secret_ = "sk-env-" + RandomToken("", 32);
+  ASSERT_NO_FATAL_FAILURE(AddCredential("svc/env", env_secret_, {"--env-export"}));
   ASSERT_EQ(box_.Keycell({"agents", "create", "bot", "--scope", "svc/alpha"}).exit_code, 0);
   agent_key_ = FirstLine({"apikeys", "create", "agent-key", "--role", "member", "--agent", "bot"});
   owner_key_ = FirstLine({"apikeys", "create", "owner-key", "--role", "owner"});
@@ -69,8 +71,11 @@ void McpVaultTest::SetUp() {
   ASSERT_EQ(owner_key_.rfind("kc_", 0), 0u) << owner_key_;
 }
 
-void McpVaultTest::AddCredential(const std::string& name, const std::string& value) {
-  ProcResult r = box_.Add(name, value, {"--allow-host", UpstreamHost(), "--inject", "bearer"});
+void McpVaultTest::AddCredential(const std::string& name, const std::string& value,
+                                 std::vector<std::string> more_flags) {
+  std::vector<std::string> flags = {"--allow-host", UpstreamHost(), "--inject", "bearer"};
+  flags.insert(flags.end(), more_flags.begin(), more_flags.end());
+  ProcResult r = box_.Add(name, value, flags);
   ASSERT_EQ(r.exit_code, 0) << name << ": " << r.err;
 }
 

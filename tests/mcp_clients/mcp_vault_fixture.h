@@ -6,6 +6,7 @@
 // The vault (real keycell, keycelld, keycell-enclave and SoftHSM2 in a CliSandbox):
 //   svc/alpha, svc/beta, svc/gamma  credentials for the recording HTTPS upstream on
 //                                  localhost:<port> (Authorization: Bearer injected);
+//   svc/env                        the same, sealed with --env-export (inject_env may write it);
 //   agent "bot"                    scopes: svc/alpha only;
 //   agent_key                      kc_ API key, role member, bound to "bot";
 //   owner_key                      kc_ API key, role owner.
@@ -18,6 +19,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "broker/json/json.h"
 #include "tests/broker/cli/cli_harness.h"
@@ -50,11 +52,14 @@ class McpVaultTest : public ::testing::Test {
 
   std::string McpUrl() const { return "http://127.0.0.1:" + std::to_string(port_) + "/mcp"; }
   std::string SseUrl() const { return "http://127.0.0.1:" + std::to_string(port_) + "/sse"; }
-  std::string UpstreamUrl(const std::string& path) const { return upstream_->Url("localhost", path); }
+  std::string UpstreamUrl(const std::string& path) const {
+    return upstream_->Url("localhost", path);
+  }
   std::string UpstreamHost() const { return "localhost:" + std::to_string(upstream_->port()); }
 
   // `keycell add NAME` for the upstream with Bearer injection; value on stdin.
-  void AddCredential(const std::string& name, const std::string& value);
+  void AddCredential(const std::string& name, const std::string& value,
+                     std::vector<std::string> more_flags = {});
   // The first line of `keycell ARGS` (which must succeed).
   std::string FirstLine(const std::vector<std::string>& args);
 
@@ -63,7 +68,7 @@ class McpVaultTest : public ::testing::Test {
   std::unique_ptr<HttpsUpstream> upstream_;
   uint16_t port_ = 0;
   std::string agent_key_, owner_key_;
-  std::string alpha_secret_, beta_secret_, gamma_secret_;
+  std::string alpha_secret_, beta_secret_, gamma_secret_, env_secret_;
 
  private:
   NodeRun RunNode(const std::vector<std::string>& args, const std::string& stdin_data) const;

@@ -48,27 +48,6 @@ UniqueFd PipeWith(std::string_view value) {
   return UniqueFd(p[0]);
 }
 
-Principal KeyPrincipal(Role role) {
-  Principal p;
-  p.kind = PrincipalKind::kApiKey;
-  p.role = role;
-  p.id = "0123456789abcdef";
-  return p;
-}
-
-constexpr char kAgentId[] = "agt_0000000000000001";
-constexpr char kOtherAgentId[] = "agt_0000000000000002";
-
-// An agent's API key (what KEYCELL_AGENT_TOKEN carries), limited to `scopes`.
-Principal AgentPrincipal(std::vector<std::string> scopes, Role role = Role::kAdmin,
-                         const char* id = kAgentId) {
-  Principal p = KeyPrincipal(role);
-  p.agent_id = id;
-  p.agent_name = id == std::string_view(kAgentId) ? "bot" : "other-bot";
-  p.scopes = std::move(scopes);
-  return p;
-}
-
 // One tools/call's CallToolResult, and the raw reply (for "no secret in it" checks).
 struct Called {
   std::string raw;
@@ -120,6 +99,36 @@ class McpToolsTest : public ::testing::Test {
                                                *hook_store_, *dispatcher_, data_});
     ASSERT_TRUE(enclave_->Unlock(token_->user_pin()).ok());
     owner_ = identity::OwnerPrincipal(getuid());
+  }
+
+  // An agent's API key (what KEYCELL_AGENT_TOKEN carries), limited to `scopes`, as the
+  // identity registry authenticates it: the tools reload their principal on every call,
+  // so it must be a real one. The agent is made on first use; later calls set its scopes.
+  Principal AgentPrincipal(std::vector<std::string> scopes, Role role = Role::kAdmin,
+                           const std::string& name = "bot") {
+    (void)AgentId(name);
+    EXPECT_TRUE(identities_->SetScopes(name, scopes).ok());
+    identity::ApiKeySpec spec;
+    spec.name = name + "-key-" + std::to_string(++keys_issued_);
+    spec.role = role;
+    spec.agent = name;
+    auto key = identities_->CreateApiKey(spec);
+    EXPECT_TRUE(key.ok()) << key.status().where();
+    if (!key.ok()) return Principal{};
+    auto who = identities_->AuthenticateBearer(
+        std::string_view(reinterpret_cast<const char*>(key->key.data()), key->key.size()));
+    EXPECT_TRUE(who.ok()) << who.status().where();
+    return who.ok() ? std::move(*who) : Principal{};
+  }
+
+  // The id of agent `name`, made (with no scopes) if it does not exist yet.
+  std::string AgentId(const std::string& name = "bot") {
+    if (!identities_->GetAgent(name).ok()) {
+      EXPECT_TRUE(identities_->CreateAgent(name).ok());
+    }
+    auto agent = identities_->GetAgent(name);
+    EXPECT_TRUE(agent.ok()) << name;
+    return agent.ok() ? agent->id : std::string();
   }
 
   OpResult Run(const Principal& who, std::string_view op, const std::string& args_json,
@@ -201,6 +210,7 @@ class McpToolsTest : public ::testing::Test {
   std::unique_ptr<EnclaveClient> enclave_;
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<identity::IdentityStore> identities_;
+  int keys_issued_ = 0;
   std::unique_ptr<audit::AuditLog> audit_;
   std::unique_ptr<identity::UnlockLimiter> limiter_;
   std::unique_ptr<webhooks::WebhookStore> hook_store_;
@@ -916,7 +926,7 @@ TEST_F(McpToolsTest, VaultSecretRevealFollowsTheSealedPolicy) {
   auto owner = Open(owner_);
   ASSERT_FALSE(Call(*owner, "vault_secret",
                     R"({"action": "put", "name": "shared/token", "value": ")" +
-                        std::string(kCanary) + R"(", "allowedAgentIds": [")" + kAgentId + R"("]})")
+                        std::string(kCanary) + R"(", "allowedAgentIds": [")" + AgentId() + R"("]})")
                    .is_error);
   const std::string reveal =
       R"({"action": "get", "name": "shared/token", "reveal": true, "purpose": "call the api"})";
@@ -930,7 +940,7 @@ TEST_F(McpToolsTest, VaultSecretRevealFollowsTheSealedPolicy) {
   ASSERT_FALSE(key.is_error) << key.text;
   EXPECT_EQ(Str(key.structured, "value"), kCanary);
 
-  auto other = Open(AgentPrincipal({"**"}, Role::kAdmin, kOtherAgentId));
+  auto other = Open(AgentPrincipal({"**"}, Role::kAdmin, "other-bot"));
   Called refused = Call(*other, "vault_secret", reveal);
   EXPECT_TRUE(refused.is_error);
   EXPECT_NE(refused.text.find("policy_denied"), std::string::npos) << refused.text;
@@ -963,7 +973,7 @@ TEST_F(McpToolsTest, VaultSecretRevealFollowsTheSealedPolicy) {
   ASSERT_FALSE(Call(*owner, "vault_secret",
                     R"({"action": "put", "name": "bin", "value": "AAEC/w==", "encoding": "base64",
                         "allowedAgentIds": [")" +
-                        std::string(kAgentId) + R"("]})")
+                        AgentId() + R"("]})")
                    .is_error);
   Called bin = Call(*agent, "vault_secret",
                     R"({"action": "get", "name": "bin", "reveal": true, "purpose": "p"})");
@@ -979,7 +989,7 @@ TEST_F(McpToolsTest, VaultSecretRevealFollowsTheSealedPolicy) {
 
 TEST_F(McpToolsTest, VaultSecretCapsValuesAt64KiB) {
   auto owner = Open(owner_);
-  const std::string ids = R"(, "allowedAgentIds": [")" + std::string(kAgentId) + R"("]})";
+  const std::string ids = R"(, "allowedAgentIds": [")" + AgentId() + R"("]})";
   const std::string max(64 * 1024, 'x');
   Called fits = Call(*owner, "vault_secret",
                      R"({"action": "put", "name": "big", "value": ")" + max + "\"" + ids);
@@ -1053,7 +1063,7 @@ TEST_F(McpToolsTest, RotateAndStoreGeneratesTheValueInTheEnclave) {
   auto owner = Open(owner_);
   Called put = Call(*owner, "vault_secret",
                     R"({"action": "put", "name": "svc/token", "value": ")" + std::string(kCanary) +
-                        R"(", "allowedAgentIds": [")" + kAgentId + R"("]})");
+                        R"(", "allowedAgentIds": [")" + AgentId() + R"("]})");
   ASSERT_FALSE(put.is_error) << put.text;
   Called rotated = Call(*owner, "rotate_and_store", R"({"name": "svc/token"})");
   ASSERT_FALSE(rotated.is_error) << rotated.text;
