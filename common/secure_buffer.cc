@@ -84,6 +84,11 @@ void SecureWipe(void* p, size_t n) {
   if (p != nullptr && n != 0) explicit_bzero(p, n);
 }
 
+void WipeString(std::string& s) {
+  SecureWipe(s.data(), s.capacity());
+  s.clear();
+}
+
 bool ConstantTimeEqual(ByteView a, ByteView b) {
   if (a.size() != b.size()) return false;
   volatile uint8_t diff = 0;

@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include "common/bytes.h"
 #include "common/result.h"
@@ -18,6 +19,23 @@ namespace keycell {
 
 // Wipes memory in a way the compiler may not elide (explicit_bzero).
 void SecureWipe(void* p, size_t n);
+
+// Wipes a string's whole buffer (its capacity, not only its size) and empties it. For
+// text that carried a secret through an API built on std::string (an HTTP body, an MCP
+// message holding a tool's value argument) where a SecureBuffer cannot be used.
+void WipeString(std::string& s);
+
+// Wipes a string when the scope ends, whichever way it ends.
+class ScopedStringWipe {
+ public:
+  explicit ScopedStringWipe(std::string& s) : s_(s) {}
+  ~ScopedStringWipe() { WipeString(s_); }
+  ScopedStringWipe(const ScopedStringWipe&) = delete;
+  ScopedStringWipe& operator=(const ScopedStringWipe&) = delete;
+
+ private:
+  std::string& s_;
+};
 
 class SecretView {
  public:

@@ -11,6 +11,7 @@
 #include "broker/json/json.h"
 #include "broker/mcp/jsonrpc.h"
 #include "broker/store/types.h"
+#include "common/secure_buffer.h"
 
 namespace keycell::broker::daemon {
 
@@ -376,6 +377,7 @@ void McpHttp::PostMcp(RestApi& api, Request& req, ResponseWriter& res) {
   }
   auto body = ReadMessage(req, res);
   if (!body) return;
+  const ScopedStringWipe wipe_body(*body);  // it may carry a tool's value argument
 
   // Unparseable input is answered here: it has no session to go to.
   mcp::ParseFailure failure;
@@ -573,6 +575,7 @@ void McpHttp::PostMessages(RestApi& api, Request& req, ResponseWriter& res) {
   }
   auto body = ReadMessage(req, res);
   if (!body) return;
+  const ScopedStringWipe wipe_body(*body);  // it may carry a tool's value argument
   // Accepted first: the reply travels on the stream, and a long tools/call must not
   // hold the client's POST.
   (void)res.Send(202, "", "");

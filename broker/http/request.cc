@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "common/secure_buffer.h"
+
 namespace keycell::broker::http {
 namespace {
 
@@ -38,20 +40,37 @@ Result<std::string> BodyReader::ReadAll(size_t limit) {
   const std::optional<uint64_t> declared = content_length();
   // Refuse before reading a byte: the client said how much it will send.
   if (declared && *declared > limit) return Status(Err::kTooLarge, "http: body too large");
+  // A body may carry a secret on its way through (an MCP tool's value argument): the
+  // string never reallocates behind our back (growth copies, then wipes the old buffer)
+  // and is wiped on every error. One byte more than declared tells "exactly" from "more".
   std::string out;
-  if (declared) out.reserve(static_cast<size_t>(*declared));
+  out.reserve(declared ? static_cast<size_t>(*declared) + 1 : kReadAllChunkBytes);
   for (;;) {
     const size_t before = out.size();
-    // Read straight into the string, one chunk at a time, one byte past the limit at
-    // most so "exactly limit" and "limit + 1" are told apart.
+    if (before == out.capacity()) {
+      std::string bigger;
+      bigger.reserve(out.capacity() * 2);
+      bigger.append(out);
+      WipeString(out);
+      out.swap(bigger);
+    }
+    // Read straight into the string's spare room, one byte past the limit at most so
+    // "exactly limit" and "limit + 1" are told apart.
     const size_t room = limit - before;  // before <= limit: checked below
-    const size_t want = room >= kReadAllChunkBytes ? kReadAllChunkBytes : room + 1;
+    const size_t want = std::min(out.capacity() - before,
+                                 room >= kReadAllChunkBytes ? kReadAllChunkBytes : room + 1);
     out.resize(before + want);
     auto got = Read(out.data() + before, want);
-    if (!got.ok()) return got.status();
+    if (!got.ok()) {
+      WipeString(out);
+      return got.status();
+    }
     out.resize(before + *got);
     if (*got == 0) return out;
-    if (out.size() > limit) return Status(Err::kTooLarge, "http: body too large");
+    if (out.size() > limit) {
+      WipeString(out);
+      return Status(Err::kTooLarge, "http: body too large");
+    }
   }
 }
 

@@ -1,14 +1,36 @@
 #include "broker/json/json.h"
 
+#include <malloc.h>
+
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <unordered_set>
 
 #include "broker/json/json_scan.h"
+#include "common/secure_buffer.h"
 
 namespace keycell::json {
 namespace {
+
+// Every cJSON node and string is wiped when freed. JSON in keycelld carries secrets on
+// their way through (an MCP tool's value argument, a token given to the proxy op, a
+// revealed value in a reply), and trees are copied, printed and freed in many places;
+// wiping at the allocator catches every one of them. A custom free also stops cJSON from
+// using realloc (print buffers grow by malloc + copy + free), so no buffer is released
+// unwiped behind our back.
+void WipingFree(void* p) {
+  if (p == nullptr) return;
+  SecureWipe(p, malloc_usable_size(p));
+  free(p);
+}
+
+const bool kWipingHooksInstalled = [] {
+  cJSON_Hooks hooks{.malloc_fn = malloc, .free_fn = WipingFree};
+  cJSON_InitHooks(&hooks);
+  return true;
+}();
 
 // Zero bytes after the copy handed to cJSON. Debian's 1.7.15 carries the fix for
 // CVE-2023-53154 (a read past the end of a truncated object), and ScanJsonText already
@@ -66,6 +88,7 @@ Result<Json> ParseJson(std::string_view text, size_t max_bytes) {
   KC_RETURN_IF_ERROR(ScanJsonText(text, kMaxJsonDepth));
 
   std::string copy;
+  const ScopedStringWipe wipe_copy(copy);  // the text may hold a secret argument
   copy.reserve(text.size() + kParsePadding);
   copy.append(text).append(kParsePadding, '\0');
   const char* end = nullptr;

@@ -873,5 +873,69 @@ TEST_F(CliProxyTest, EnclaveKillAndDaemonRestartUnderLoad) {
   EXPECT_EQ(r.status, 200) << r.body;
 }
 
+// MCP value tools on the real keycelld: values sent in tools/call arguments (add_key,
+// vault_secret put, rotate_key) are sealed, and no copy is left in keycelld's memory.
+TEST_F(CliProxyTest, McpValueToolsLeaveNoCanaryInKeycelldMemory) {
+  StartVault();
+  const std::string key = FirstLine({"apikeys", "create", "mcp-admin", "--role", "admin"});
+  ASSERT_EQ(key.rfind("kc_", 0), 0u) << key;
+  const std::string json_headers =
+      "Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n";
+  auto post = [&](const std::string& headers, const std::string& body) {
+    Call c;
+    c.auth = "Authorization: Bearer " + key;
+    c.headers = json_headers + headers;
+    c.method = "POST";
+    c.path = "/mcp";
+    c.body = body;
+    return Send(c);
+  };
+  TestResponse init = post(
+      "", R"({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25",)"
+          R"("capabilities":{},"clientInfo":{"name":"t","version":"1"}}})");
+  ASSERT_EQ(init.status, 200) << init.body;
+  const std::string session = init.Header("Mcp-Session-Id").value_or("");
+  ASSERT_FALSE(session.empty());
+  const std::string headers =
+      "Mcp-Session-Id: " + session + "\r\nMCP-Protocol-Version: 2025-11-25\r\n";
+  EXPECT_EQ(post(headers, R"({"jsonrpc":"2.0","method":"notifications/initialized"})").status, 202);
+  const std::vector<std::string> canaries = {"sk-mcp-add-" + RandomToken("", 24),
+                                             "sk-mcp-put-" + RandomToken("", 24),
+                                             "sk-mcp-rot-" + RandomToken("", 24)};
+  const std::vector<std::string> calls = {
+      R"("name":"add_key","arguments":{"name":"k1","value":")" + canaries[0] + R"("})",
+      R"("name":"vault_secret","arguments":{"action":"put","name":"k2","value":")" + canaries[1] +
+          R"("})",
+      R"("name":"rotate_key","arguments":{"name":"k1","new_value":")" + canaries[2] + R"("})"};
+  int id = 10;
+  for (const std::string& call : calls) {
+    TestResponse r = post(headers, R"({"jsonrpc":"2.0","id":)" + std::to_string(++id) +
+                                       R"(,"method":"tools/call","params":{)" + call + "}}");
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_NE(r.body.find(R"("isError":false)"), std::string::npos) << r.body;
+    for (const std::string& c : canaries) EXPECT_EQ(r.body.find(c), std::string::npos);
+  }
+  // The stored values are the ones sent: the enclave writes them into a .env.
+  const std::string project = box_.root() + "/proj";
+  ASSERT_EQ(mkdir(project.c_str(), 0700), 0);
+  ASSERT_EQ(box_.Keycell({"env", project, "--keys", "k1,k2"}).exit_code, 0);
+  const std::string dotenv = ReadFile(project + "/.env");
+  EXPECT_NE(dotenv.find(canaries[1]), std::string::npos);
+  EXPECT_NE(dotenv.find(canaries[2]), std::string::npos);
+
+  const pid_t daemon = box_.DaemonPid();
+  ASSERT_GT(daemon, 0);
+  MemoryScan control = ScanProcessMemory(daemon, {box_.data_dir()});
+  ASSERT_TRUE(control.error.empty()) << control.error;
+  ASSERT_FALSE(control.hits.empty()) << "the scan cannot see keycelld's memory";
+  MemoryScan scan = ScanProcessMemory(daemon, canaries);
+  std::printf("[ measure  ] scanned %llu MiB of keycelld, %zu canary hits\n",
+              static_cast<unsigned long long>(scan.bytes >> 20), scan.hits.size());
+  EXPECT_TRUE(scan.hits.empty()) << ::testing::PrintToString(scan.hits);
+  int files = 0;
+  const auto file_hits = ScanFiles(box_.data_dir(), canaries, &files);
+  EXPECT_TRUE(file_hits.empty()) << ::testing::PrintToString(file_hits);
+}
+
 }  // namespace
 }  // namespace keycell::test
