@@ -70,19 +70,6 @@ struct Stream {
   std::multiset<mcp::Id> running;  // guarded by mu
 };
 
-// What the op's reply says about the principal (whoami's fields, no scopes).
-json::Json Describe(const identity::Principal& who) {
-  json::Json out = json::MakeObject();
-  (void)json::SetString(out.get(), "kind", identity::PrincipalKindName(who.kind));
-  (void)json::SetString(out.get(), "role", identity::RoleName(who.role));
-  (void)json::SetString(out.get(), "id", who.id);
-  if (who.acts_as_agent()) {
-    (void)json::SetString(out.get(), "agent_id", who.agent_id);
-    (void)json::SetString(out.get(), "agent", who.agent_name);
-  }
-  return out;
-}
-
 // notifications/cancelled for `id`, as the client would send it.
 std::optional<std::string> CancelMessage(const mcp::Id& id) {
   json::Json params = json::MakeObject();
@@ -152,8 +139,9 @@ void McpStream::Serve(int conn, const identity::Principal& owner, const cJSON* a
                     kReplyTimeoutMs);
     return;
   }
-  const json::Json described = Describe(who);
-  if (!SendOk(conn, described.get(), kReplyTimeoutMs).ok()) return;
+  // The op's reply says whom the session runs as: whoami's answer.
+  const OpResult described = vault_.Dispatch(who, "whoami", nullptr, UniqueFd());
+  if (!SendOk(conn, described.result.get(), kReplyTimeoutMs).ok()) return;
 
   auto s = std::make_shared<Stream>(conn, options_.write_timeout_ms);
   Stream* raw = s.get();

@@ -10,7 +10,7 @@
 //   op args   {"token": "<pxr_ token or kc_ API key>"}   optional; without it the
 //                                                      session runs as the socket's
 //                                                      peer, the local owner
-//   reply     {"kind", "role", "id", "agent"?, "agent_id"?}   whom the session runs as
+//   reply     the whoami op's answer: whom the session runs as
 //   errors    unauthorized (bad, expired or revoked token; audited), bad_request
 //             (token not a string), internal (no tool registry)
 //

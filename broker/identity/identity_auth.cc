@@ -44,12 +44,8 @@ constexpr char kSelectKey[] = R"sql(
            k.role, k.id, a.id, a.name, a.scopes
       FROM api_keys k LEFT JOIN agents a ON a.id = k.agent_id
      WHERE k.prefix = ?1)sql";
-// Reload: the same columns, by what a Principal keeps (token prefix, API key id).
-constexpr char kReloadToken[] = R"sql(
-    SELECT t.hash, t.expires_at, t.revoked_at, t.last_used_at,
-           t.credential, a.id, a.name, a.scopes
-      FROM proxy_tokens t JOIN agents a ON a.id = t.agent_id
-     WHERE t.prefix = ?1)sql";
+// Reload looks a token up by its prefix, as kSelectToken does, and an API key by the id a
+// Principal keeps: kSelectKey's columns with another WHERE.
 constexpr char kReloadKey[] = R"sql(
     SELECT k.hash, k.expires_at, k.revoked_at, k.last_used_at,
            k.role, k.id, a.id, a.name, a.scopes
@@ -134,7 +130,7 @@ Result<Principal> IdentityStore::Reload(const Principal& p) {
   const BearerKind kind = p.kind == PrincipalKind::kToken ? BearerKind::kToken : BearerKind::kApiKey;
   std::lock_guard<std::mutex> lock(mu_);
   KC_ASSIGN_OR_RETURN(
-      Statement st, Statement::Prepare(db_, kind == BearerKind::kToken ? kReloadToken : kReloadKey,
+      Statement st, Statement::Prepare(db_, kind == BearerKind::kToken ? kSelectToken : kReloadKey,
                                        "identity: reload principal"));
   st.Bind(1, p.id);
   KC_ASSIGN_OR_RETURN(bool row, st.Step());

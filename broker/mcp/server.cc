@@ -400,6 +400,19 @@ void Session::Log(LogLevel level, std::string_view logger, std::string_view text
   Log(level, logger, data->get());
 }
 
+namespace {
+
+// Every revision keycell speaks, newest first: the stateless one, then the legacy ones.
+json::Json AllVersions() {
+  json::Json versions = json::MakeArray();
+  Must(json::Append(versions.get(), json::MakeString(kModernProtocolVersion).value()));
+  for (const std::string_view v : kSupportedProtocolVersions)
+    Must(json::Append(versions.get(), json::MakeString(v).value()));
+  return versions;
+}
+
+}  // namespace
+
 std::optional<std::string> Session::HandleModern(Message& m, std::string_view version) {
   const Id& id = *m.id;
   const cJSON* params = m.params.get();
@@ -407,11 +420,7 @@ std::optional<std::string> Session::HandleModern(Message& m, std::string_view ve
     // The client claims a revision of the stateless era this server does not speak: tell
     // it which ones it does, so it can retry or fall back (-32022 with data).
     json::Json data = json::MakeObject();
-    json::Json supported = json::MakeArray();
-    Must(json::Append(supported.get(), json::MakeString(kModernProtocolVersion).value()));
-    for (const std::string_view v : kSupportedProtocolVersions)
-      Must(json::Append(supported.get(), json::MakeString(v).value()));
-    Must(json::Set(data.get(), "supported", std::move(supported)));
+    Must(json::Set(data.get(), "supported", AllVersions()));
     (void)json::SetString(data.get(), "requested", version);
     return SerializeError(id, kUnsupportedProtocolVersion, "unsupported protocol version",
                           data.get());
@@ -443,11 +452,7 @@ std::optional<std::string> Session::HandleModern(Message& m, std::string_view ve
 
 std::string Session::Discover(const Id& id) {
   json::Json result = json::MakeObject();
-  json::Json versions = json::MakeArray();
-  Must(json::Append(versions.get(), json::MakeString(kModernProtocolVersion).value()));
-  for (const std::string_view v : kSupportedProtocolVersions)
-    Must(json::Append(versions.get(), json::MakeString(v).value()));
-  Must(json::Set(result.get(), "supportedVersions", std::move(versions)));
+  Must(json::Set(result.get(), "supportedVersions", AllVersions()));
   json::Json caps = json::MakeObject();
   json::Json tools = json::MakeObject();
   Must(json::SetBool(tools.get(), "listChanged", false));
