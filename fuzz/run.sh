@@ -16,7 +16,7 @@ build=${KEYCELL_FUZZ_BUILD_DIR:-$root/build-fuzz}
 seconds=${1:-30}
 [ $# -gt 0 ] && shift
 fuzzers=("$@")
-[ ${#fuzzers[@]} -eq 0 ] && fuzzers=(ipc_request_fuzzer sealed_record_fuzzer framing_fuzzer env_line_fuzzer json_fuzzer dotenv_fuzzer webhook_url_fuzzer http_request_fuzzer http_response_fuzzer proxy_request_fuzzer proxy_target_fuzzer jsonrpc_fuzzer proxy_channel_fuzzer)
+[ ${#fuzzers[@]} -eq 0 ] && fuzzers=(ipc_request_fuzzer sealed_record_fuzzer framing_fuzzer env_line_fuzzer json_fuzzer dotenv_fuzzer webhook_url_fuzzer http_request_fuzzer http_response_fuzzer proxy_request_fuzzer proxy_target_fuzzer jsonrpc_fuzzer proxy_channel_fuzzer mcp_session_fuzzer)
 
 generator=()
 command -v ninja >/dev/null && generator=(-G Ninja)
