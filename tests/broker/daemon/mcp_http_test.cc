@@ -13,18 +13,12 @@
 #include <memory>
 #include <string>
 
-#include "broker/audit/audit_log.h"
 #include "broker/daemon/rest_api.h"
-#include "broker/daemon/vault.h"
 #include "broker/http/server.h"
-#include "broker/identity/identity_store.h"
 #include "broker/identity/rate_limiter.h"
 #include "broker/json/json.h"
-#include "broker/webhooks/delivery_worker.h"
-#include "broker/webhooks/dispatcher.h"
+#include "tests/broker/daemon/daemon_fixture.h"
 #include "tests/broker/http/test_client.h"
-#include "tests/support/enclave_launch.h"
-#include "tests/support/softhsm_fixture.h"
 #include "tests/support/status_testing.h"
 
 namespace keycell::broker::daemon {
@@ -77,45 +71,11 @@ std::shared_ptr<const mcp::ToolRegistry> TestTools() {
   return tools;
 }
 
-class McpHttpTest : public ::testing::Test {
+class McpHttpTest : public DaemonTest {
  protected:
   void SetUp() override {
-    auto t = test::TempToken::Create();
-    ASSERT_TRUE(t.ok()) << t.status().where();
-    token_ = std::move(*t);
-    data_ = token_->dir() + "/data";
-    auto c = EnclaveClient::Start(test::LaunchFor(*token_, KEYCELL_ENCLAVE_PATH));
-    ASSERT_TRUE(c.ok()) << c.status().where();
-    enclave_ = std::move(*c);
-    auto s = store::Store::Open(data_ + "/keycell.db");
-    ASSERT_TRUE(s.ok()) << s.status().where();
-    store_ = std::move(*s);
-    auto ids = identity::IdentityStore::Open(identity::IdentityDbPath(data_));
-    ASSERT_TRUE(ids.ok()) << ids.status().where();
-    identities_ = std::move(*ids);
-    auto log = audit::AuditLog::Open(audit::AuditLog::PathIn(data_));
-    ASSERT_TRUE(log.ok()) << log.status().where();
-    audit_ = std::move(*log);
-    unlock_limiter_ = std::make_unique<identity::UnlockLimiter>(identity::SystemClock(), 5);
-    auto hooks = webhooks::WebhookStore::Open(webhooks::WebhookStore::PathIn(data_));
-    ASSERT_TRUE(hooks.ok()) << hooks.status().where();
-    hook_store_ = std::move(*hooks);
-    // No webhook is ever registered here, so nothing is delivered.
-    EnclaveClient* enclave = enclave_.get();
-    auto worker = webhooks::DeliveryWorker::Start(
-        hook_store_.get(),
-        [enclave](const webhooks::Webhook& h, ByteView body) {
-          return enclave->Hmac(
-              RefOf(h.secret_ref.record_id, h.secret_ref.version, h.secret_ref.name),
-              h.sealed_secret, body);
-        },
-        webhooks::DeliveryWorker::Options{});
-    ASSERT_TRUE(worker.ok()) << worker.status().where();
-    worker_ = std::move(*worker);
-    dispatcher_ = std::make_unique<webhooks::Dispatcher>(hook_store_.get(), worker_.get());
-    vault_ =
-        std::make_unique<Vault>(VaultDeps{*store_, *enclave_, *identities_, *audit_,
-                                          *unlock_limiter_, *hook_store_, *dispatcher_, data_});
+    DaemonTest::SetUp();
+    if (HasFatalFailure()) return;
     rate_limiter_ =
         std::make_unique<identity::RateLimiter>(identity::SystemClock(), identity::RateLimit{});
     api_ = std::make_unique<RestApi>(*vault_, *identities_, *rate_limiter_, 1000);
@@ -199,13 +159,28 @@ class McpHttpTest : public ::testing::Test {
     return c.ReadResponse();
   }
 
-  std::optional<TestResponse> Post(const std::string& key, std::string_view body,
-                                   const std::string& session = "", const std::string& extra = "") {
+  // The headers of a POST to /mcp by `key`: a JSON body, either kind of reply accepted.
+  static std::string PostHeaders(const std::string& key, const std::string& session = "",
+                                 const std::string& extra = "") {
     std::string h =
         Auth(key) +
         "Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n" + extra;
     if (!session.empty()) h += "Mcp-Session-Id: " + session + "\r\n";
-    return Call("POST", "/mcp", h, body);
+    return h;
+  }
+
+  std::optional<TestResponse> Post(const std::string& key, std::string_view body,
+                                   const std::string& session = "", const std::string& extra = "") {
+    return Call("POST", "/mcp", PostHeaders(key, session, extra), body);
+  }
+
+  // A POST to /mcp in `session` on `c`'s own connection, read up to the end of the reply's
+  // head: the rest (the request's SSE stream) is the test's to read event by event.
+  bool PostAndReadHead(TestClient& c, const std::string& key, const std::string& session,
+                       std::string_view body, TestResponse* head) {
+    return c.Connect(server_->port()) &&
+           c.Send(MakeRequest("POST", "/mcp", PostHeaders(key, session), body)) &&
+           c.ReadHead(head);
   }
 
   // initialize + notifications/initialized; the session id.
@@ -222,17 +197,6 @@ class McpHttpTest : public ::testing::Test {
     return *id;
   }
 
-  std::unique_ptr<test::TempToken> token_;
-  std::string data_;
-  std::unique_ptr<EnclaveClient> enclave_;
-  std::unique_ptr<store::Store> store_;
-  std::unique_ptr<identity::IdentityStore> identities_;
-  std::unique_ptr<audit::AuditLog> audit_;
-  std::unique_ptr<identity::UnlockLimiter> unlock_limiter_;
-  std::unique_ptr<webhooks::WebhookStore> hook_store_;
-  std::unique_ptr<webhooks::DeliveryWorker> worker_;
-  std::unique_ptr<webhooks::Dispatcher> dispatcher_;
-  std::unique_ptr<Vault> vault_;
   std::unique_ptr<identity::RateLimiter> rate_limiter_;
   std::unique_ptr<RestApi> api_;
   std::unique_ptr<McpHttp> mcp_;
@@ -308,14 +272,10 @@ TEST_F(McpHttpTest, ServerToClientRequestTravelsOnThePostStreamAndItsAnswerOnAPo
   Start();
   const std::string id = Initialize(key_a_);
   TestClient c;
-  ASSERT_TRUE(c.Connect(server_->port()));
-  ASSERT_TRUE(c.Send(MakeRequest(
-      "POST", "/mcp",
-      Auth(key_a_) + "Content-Type: application/json\r\nAccept: application/json, "
-                     "text/event-stream\r\nMcp-Session-Id: " + id + "\r\n",
-      R"({"jsonrpc":"2.0","id":"q","method":"tools/call","params":{"name":"ask"}})")));
   TestResponse head;
-  ASSERT_TRUE(c.ReadHead(&head));
+  ASSERT_TRUE(PostAndReadHead(
+      c, key_a_, id,
+      R"({"jsonrpc":"2.0","id":"q","method":"tools/call","params":{"name":"ask"}})", &head));
   EXPECT_EQ(head.status, 200);
   EXPECT_EQ(head.Header("Content-Type").value_or(""), "text/event-stream");
   auto asked = c.ReadChunk();
@@ -709,14 +669,10 @@ TEST_F(McpHttpTest, UnlockVaultElicitsTheUrlAndCompletesWhenThePageIsUsed) {
   ASSERT_EQ(StatusOf(Post(key_a_, kInitialized, id)), 202);
 
   TestClient c;
-  ASSERT_TRUE(c.Connect(server_->port()));
-  ASSERT_TRUE(c.Send(MakeRequest(
-      "POST", "/mcp",
-      Auth(key_a_) + "Content-Type: application/json\r\nAccept: application/json, "
-                     "text/event-stream\r\nMcp-Session-Id: " + id + "\r\n",
-      R"({"jsonrpc":"2.0","id":"u","method":"tools/call","params":{"name":"unlock_vault"}})")));
   TestResponse head;
-  ASSERT_TRUE(c.ReadHead(&head));
+  ASSERT_TRUE(PostAndReadHead(
+      c, key_a_, id,
+      R"({"jsonrpc":"2.0","id":"u","method":"tools/call","params":{"name":"unlock_vault"}})", &head));
   ASSERT_EQ(head.status, 200);
   auto event = c.ReadChunk();
   ASSERT_TRUE(event);

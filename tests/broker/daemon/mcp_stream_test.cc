@@ -17,16 +17,10 @@
 #include <thread>
 #include <vector>
 
-#include "broker/audit/audit_log.h"
 #include "broker/daemon/control_protocol.h"
-#include "broker/daemon/vault.h"
-#include "broker/identity/identity_store.h"
 #include "broker/json/json.h"
-#include "broker/webhooks/delivery_worker.h"
-#include "broker/webhooks/dispatcher.h"
 #include "common/ipc/framing.h"
-#include "tests/support/enclave_launch.h"
-#include "tests/support/softhsm_fixture.h"
+#include "tests/broker/daemon/daemon_fixture.h"
 
 namespace keycell::broker::daemon {
 namespace {
@@ -80,41 +74,11 @@ std::shared_ptr<const mcp::ToolRegistry> WaitTools(std::shared_ptr<WaitProbe> pr
   return tools;
 }
 
-class McpStreamTest : public ::testing::Test {
+class McpStreamTest : public DaemonTest {
  protected:
   void SetUp() override {
-    auto t = test::TempToken::Create();
-    ASSERT_TRUE(t.ok()) << t.status().where();
-    token_ = std::move(*t);
-    data_ = token_->dir() + "/data";
-    auto c = EnclaveClient::Start(test::LaunchFor(*token_, KEYCELL_ENCLAVE_PATH));
-    ASSERT_TRUE(c.ok()) << c.status().where();
-    enclave_ = std::move(*c);
-    auto s = store::Store::Open(data_ + "/keycell.db");
-    ASSERT_TRUE(s.ok()) << s.status().where();
-    store_ = std::move(*s);
-    auto ids = identity::IdentityStore::Open(identity::IdentityDbPath(data_));
-    ASSERT_TRUE(ids.ok()) << ids.status().where();
-    identities_ = std::move(*ids);
-    auto log = audit::AuditLog::Open(audit::AuditLog::PathIn(data_));
-    ASSERT_TRUE(log.ok()) << log.status().where();
-    audit_ = std::move(*log);
-    unlock_limiter_ = std::make_unique<identity::UnlockLimiter>(identity::SystemClock(), 5);
-    auto hooks = webhooks::WebhookStore::Open(webhooks::WebhookStore::PathIn(data_));
-    ASSERT_TRUE(hooks.ok()) << hooks.status().where();
-    hook_store_ = std::move(*hooks);
-    auto worker = webhooks::DeliveryWorker::Start(
-        hook_store_.get(),
-        [](const webhooks::Webhook&, ByteView) -> Result<webhooks::Mac> {
-          return Status(Err::kUnavailable, "no webhooks in this test");
-        },
-        webhooks::DeliveryWorker::Options{});
-    ASSERT_TRUE(worker.ok()) << worker.status().where();
-    worker_ = std::move(*worker);
-    dispatcher_ = std::make_unique<webhooks::Dispatcher>(hook_store_.get(), worker_.get());
-    vault_ =
-        std::make_unique<Vault>(VaultDeps{*store_, *enclave_, *identities_, *audit_,
-                                          *unlock_limiter_, *hook_store_, *dispatcher_, data_});
+    DaemonTest::SetUp();
+    if (HasFatalFailure()) return;
     probe_ = std::make_shared<WaitProbe>();
     stream_ = std::make_unique<McpStream>(
         *vault_,
@@ -156,17 +120,6 @@ class McpStreamTest : public ::testing::Test {
     return std::string(reinterpret_cast<const char*>(f->payload.data()), f->payload.size());
   }
 
-  std::unique_ptr<test::TempToken> token_;
-  std::string data_;
-  std::unique_ptr<EnclaveClient> enclave_;
-  std::unique_ptr<store::Store> store_;
-  std::unique_ptr<identity::IdentityStore> identities_;
-  std::unique_ptr<audit::AuditLog> audit_;
-  std::unique_ptr<identity::UnlockLimiter> unlock_limiter_;
-  std::unique_ptr<webhooks::WebhookStore> hook_store_;
-  std::unique_ptr<webhooks::DeliveryWorker> worker_;
-  std::unique_ptr<webhooks::Dispatcher> dispatcher_;
-  std::unique_ptr<Vault> vault_;
   std::shared_ptr<WaitProbe> probe_;
   std::vector<identity::Principal> principals_;
   std::unique_ptr<McpStream> stream_;

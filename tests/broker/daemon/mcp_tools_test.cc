@@ -1,6 +1,6 @@
 // keycell's MCP tools (broker/daemon/mcp_tools.h) in process, over an mcp::Session, with
-// the real enclave, a SoftHSM2 token and real SQLite files (the fixture of
-// vault_authz_test.cc): tools/list for each tool set, the calls that map onto ops, the
+// the real enclave, a SoftHSM2 token and real SQLite files (DaemonTest,
+// daemon_fixture.h): tools/list for each tool set, the calls that map onto ops, the
 // refusals (scopes, roles, locked vault, bad input) as isError results, and no value in
 // any reply.
 
@@ -19,15 +19,10 @@
 #include <string>
 #include <vector>
 
-#include "broker/audit/audit_log.h"
 #include "broker/daemon/log.h"
 #include "broker/daemon/proxy_service.h"
-#include "broker/daemon/vault.h"
-#include "broker/identity/identity_store.h"
 #include "broker/mcp/server.h"
-#include "broker/webhooks/delivery_worker.h"
-#include "tests/support/enclave_launch.h"
-#include "tests/support/softhsm_fixture.h"
+#include "tests/broker/daemon/daemon_fixture.h"
 #include "tests/support/status_testing.h"
 #include "tests/support/upstream/https_upstream.h"
 
@@ -38,16 +33,6 @@ using identity::Principal;
 using identity::PrincipalKind;
 using identity::Role;
 
-constexpr char kCanary[] = "sk-canary-value-9f8e7d6c5b4a";
-
-UniqueFd PipeWith(std::string_view value) {
-  int p[2];
-  if (pipe2(p, O_CLOEXEC) != 0) return UniqueFd();
-  (void)!write(p[1], value.data(), value.size());
-  close(p[1]);
-  return UniqueFd(p[0]);
-}
-
 // One tools/call's CallToolResult, and the raw reply (for "no secret in it" checks).
 struct Called {
   std::string raw;
@@ -56,50 +41,9 @@ struct Called {
   json::Json structured;
 };
 
-class McpToolsTest : public ::testing::Test {
+class McpToolsTest : public DaemonTest {
  protected:
-  void SetUp() override {
-    auto t = test::TempToken::Create();
-    ASSERT_TRUE(t.ok()) << t.status().where();
-    token_ = std::move(*t);
-    data_ = token_->dir() + "/data";
-    EnclaveLaunch launch = test::LaunchFor(*token_, KEYCELL_ENCLAVE_PATH);
-    launch.extra_ca_file = ExtraCaFile();
-    auto c = EnclaveClient::Start(launch);
-    ASSERT_TRUE(c.ok()) << c.status().where();
-    enclave_ = std::move(*c);
-    auto s = store::Store::Open(data_ + "/keycell.db");
-    ASSERT_TRUE(s.ok()) << s.status().where();
-    store_ = std::move(*s);
-    auto ids = identity::IdentityStore::Open(identity::IdentityDbPath(data_));
-    ASSERT_TRUE(ids.ok()) << ids.status().where();
-    identities_ = std::move(*ids);
-    auto log = audit::AuditLog::Open(audit::AuditLog::PathIn(data_));
-    ASSERT_TRUE(log.ok()) << log.status().where();
-    audit_ = std::move(*log);
-    limiter_ = std::make_unique<identity::UnlockLimiter>(identity::SystemClock(), 5);
-    auto hooks = webhooks::WebhookStore::Open(webhooks::WebhookStore::PathIn(data_));
-    ASSERT_TRUE(hooks.ok()) << hooks.status().where();
-    hook_store_ = std::move(*hooks);
-    webhooks::DeliveryWorker::Options delivery;
-    delivery.retry_backoff_ms = {10, 20, 40};
-    EnclaveClient* enclave = enclave_.get();
-    auto worker = webhooks::DeliveryWorker::Start(
-        hook_store_.get(),
-        [enclave](const webhooks::Webhook& h, ByteView body) {
-          return enclave->Hmac(
-              RefOf(h.secret_ref.record_id, h.secret_ref.version, h.secret_ref.name),
-              h.sealed_secret, body);
-        },
-        delivery);
-    ASSERT_TRUE(worker.ok()) << worker.status().where();
-    worker_ = std::move(*worker);
-    dispatcher_ = std::make_unique<webhooks::Dispatcher>(hook_store_.get(), worker_.get());
-    vault_ = std::make_unique<Vault>(VaultDeps{*store_, *enclave_, *identities_, *audit_, *limiter_,
-                                               *hook_store_, *dispatcher_, data_});
-    ASSERT_TRUE(enclave_->Unlock(token_->user_pin()).ok());
-    owner_ = identity::OwnerPrincipal(getuid());
-  }
+  bool StartUnlocked() override { return true; }
 
   // An agent's API key (what KEYCELL_AGENT_TOKEN carries), limited to `scopes`, as the
   // identity registry authenticates it: the tools reload their principal on every call,
@@ -130,33 +74,6 @@ class McpToolsTest : public ::testing::Test {
     EXPECT_TRUE(agent.ok()) << name;
     return agent.ok() ? agent->id : std::string();
   }
-
-  OpResult Run(const Principal& who, std::string_view op, const std::string& args_json,
-               UniqueFd fd = UniqueFd()) {
-    auto args = json::ParseJson(args_json);
-    EXPECT_TRUE(args.ok()) << args_json;
-    return vault_->Dispatch(who, op, args->get(), std::move(fd));
-  }
-
-  void AddCredential(const std::string& name, std::string_view value = kCanary) {
-    OpResult r = Run(
-        owner_, "add",
-        R"({"name": ")" + name +
-            R"(", "policy": {"hosts": ["api.example.com"], "inject": "bearer", "env_export": true}})",
-        PipeWith(value));
-    ASSERT_TRUE(r.ok) << r.error.message;
-  }
-
-  std::vector<audit::Record> Records(const std::string& action) {
-    audit::Filter f;
-    f.action = action;
-    auto r = audit_->Query(f);
-    EXPECT_TRUE(r.ok());
-    return r.ok() ? std::move(*r) : std::vector<audit::Record>{};
-  }
-
-  // The upstream CA the enclave trusts besides the system's; none by default.
-  virtual std::string ExtraCaFile() { return ""; }
 
   // An initialized MCP session whose tools act for `who`.
   std::unique_ptr<mcp::Session> Open(const Principal& who, McpToolOptions opts = {}) {
@@ -205,19 +122,7 @@ class McpToolsTest : public ::testing::Test {
     return json::Clone(json::GetArray(json::GetObject(parsed->get(), "result"), "tools"));
   }
 
-  std::unique_ptr<test::TempToken> token_;
-  std::string data_;
-  std::unique_ptr<EnclaveClient> enclave_;
-  std::unique_ptr<store::Store> store_;
-  std::unique_ptr<identity::IdentityStore> identities_;
   int keys_issued_ = 0;
-  std::unique_ptr<audit::AuditLog> audit_;
-  std::unique_ptr<identity::UnlockLimiter> limiter_;
-  std::unique_ptr<webhooks::WebhookStore> hook_store_;
-  std::unique_ptr<webhooks::DeliveryWorker> worker_;
-  std::unique_ptr<webhooks::Dispatcher> dispatcher_;
-  std::unique_ptr<Vault> vault_;
-  Principal owner_;
 };
 
 std::set<std::string> Names(const cJSON* tools) {

@@ -11,14 +11,9 @@
 #include <sstream>
 #include <string>
 
-#include "broker/audit/audit_log.h"
 #include "broker/daemon/proxy_service.h"
-#include "broker/daemon/vault.h"
-#include "broker/identity/identity_store.h"
-#include "broker/webhooks/delivery_worker.h"
+#include "tests/broker/daemon/daemon_fixture.h"
 #include "tests/broker/webhooks/test_receiver.h"
-#include "tests/support/enclave_launch.h"
-#include "tests/support/softhsm_fixture.h"
 #include "tests/support/status_testing.h"
 
 #include <mbedtls/md.h>
@@ -31,22 +26,11 @@ using identity::Principal;
 using identity::PrincipalKind;
 using identity::Role;
 
-constexpr char kCanary[] = "sk-canary-value-9f8e7d6c5b4a";
-
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
-}
-
-// A pipe's read end holding `value`, as the CLI hands a value to keycelld.
-UniqueFd PipeWith(std::string_view value) {
-  int p[2];
-  if (pipe2(p, O_CLOEXEC) != 0) return UniqueFd();
-  (void)!write(p[1], value.data(), value.size());
-  close(p[1]);
-  return UniqueFd(p[0]);
 }
 
 Principal KeyPrincipal(Role role) {
@@ -57,80 +41,9 @@ Principal KeyPrincipal(Role role) {
   return p;
 }
 
-class VaultAuthzTest : public ::testing::Test {
+class VaultAuthzTest : public DaemonTest {
  protected:
-  void SetUp() override {
-    auto t = test::TempToken::Create();
-    ASSERT_TRUE(t.ok()) << t.status().where();
-    token_ = std::move(*t);
-    data_ = token_->dir() + "/data";
-    auto c = EnclaveClient::Start(test::LaunchFor(*token_, KEYCELL_ENCLAVE_PATH));
-    ASSERT_TRUE(c.ok()) << c.status().where();
-    enclave_ = std::move(*c);
-    auto s = store::Store::Open(data_ + "/keycell.db");
-    ASSERT_TRUE(s.ok()) << s.status().where();
-    store_ = std::move(*s);
-    auto ids = identity::IdentityStore::Open(identity::IdentityDbPath(data_));
-    ASSERT_TRUE(ids.ok()) << ids.status().where();
-    identities_ = std::move(*ids);
-    auto log = audit::AuditLog::Open(audit::AuditLog::PathIn(data_));
-    ASSERT_TRUE(log.ok()) << log.status().where();
-    audit_ = std::move(*log);
-    limiter_ = std::make_unique<identity::UnlockLimiter>(identity::SystemClock(), 5);
-    auto hooks = webhooks::WebhookStore::Open(webhooks::WebhookStore::PathIn(data_));
-    ASSERT_TRUE(hooks.ok()) << hooks.status().where();
-    hook_store_ = std::move(*hooks);
-    webhooks::DeliveryWorker::Options delivery;
-    delivery.retry_backoff_ms = {10, 20, 40};
-    EnclaveClient* enclave = enclave_.get();
-    auto worker = webhooks::DeliveryWorker::Start(
-        hook_store_.get(),
-        [enclave](const webhooks::Webhook& h, ByteView body) {
-          return enclave->Hmac(RefOf(h.secret_ref.record_id, h.secret_ref.version, h.secret_ref.name),
-                               h.sealed_secret, body);
-        },
-        delivery);
-    ASSERT_TRUE(worker.ok()) << worker.status().where();
-    worker_ = std::move(*worker);
-    dispatcher_ = std::make_unique<webhooks::Dispatcher>(hook_store_.get(), worker_.get());
-    vault_ = std::make_unique<Vault>(
-        VaultDeps{*store_, *enclave_, *identities_, *audit_, *limiter_, *hook_store_, *dispatcher_, data_});
-    ASSERT_TRUE(enclave_->Unlock(token_->user_pin()).ok());
-    owner_ = identity::OwnerPrincipal(getuid());
-  }
-
-  OpResult Run(const Principal& who, std::string_view op, const std::string& args_json, UniqueFd fd = UniqueFd()) {
-    auto args = json::ParseJson(args_json);
-    EXPECT_TRUE(args.ok()) << args_json;
-    return vault_->Dispatch(who, op, args->get(), std::move(fd));
-  }
-
-  void AddCredential(const std::string& name, std::string_view value = kCanary) {
-    OpResult r = Run(owner_, "add", R"({"name": ")" + name + R"(", "policy": {"hosts": ["api.example.com"], "inject": "bearer", "env_export": true}})",
-                     PipeWith(value));
-    ASSERT_TRUE(r.ok) << r.error.message;
-  }
-
-  std::vector<audit::Record> Records(const std::string& action) {
-    audit::Filter f;
-    f.action = action;
-    auto r = audit_->Query(f);
-    EXPECT_TRUE(r.ok());
-    return r.ok() ? std::move(*r) : std::vector<audit::Record>{};
-  }
-
-  std::unique_ptr<test::TempToken> token_;
-  std::string data_;
-  std::unique_ptr<EnclaveClient> enclave_;
-  std::unique_ptr<store::Store> store_;
-  std::unique_ptr<identity::IdentityStore> identities_;
-  std::unique_ptr<audit::AuditLog> audit_;
-  std::unique_ptr<identity::UnlockLimiter> limiter_;
-  std::unique_ptr<webhooks::WebhookStore> hook_store_;
-  std::unique_ptr<webhooks::DeliveryWorker> worker_;
-  std::unique_ptr<webhooks::Dispatcher> dispatcher_;
-  std::unique_ptr<Vault> vault_;
-  Principal owner_;
+  bool StartUnlocked() override { return true; }
 };
 
 // Arguments that name something that does not exist, so an allowed op fails for another
