@@ -39,11 +39,13 @@ options_for() {
   sed -n 's/^[[:space:]]*\([a-z_]*\)[[:space:]]*=[[:space:]]*\([^[:space:]]*\).*$/-\1=\2/p' "$file"
 }
 
-failed=0
-for f in "${fuzzers[@]}"; do
-  corpus=$scratch/$f
+# One fuzzer: its summary line goes to <artifacts>/<f>.summary, a failure's details to
+# <f>.failure. Fuzzers are single-threaded, so up to nproc run side by side: each still
+# gets a core for its whole -max_total_time.
+run_one() {
+  rm -f "$artifacts/$1.summary"
+  local f=$1 corpus=$scratch/$1 log=$artifacts/$1.log rc crash done_line execs seeds
   cp -r "$root/fuzz/corpus/$f" "$corpus"
-  log=$artifacts/$f.log
   mapfile -t opts < <(options_for "$f")
   set +e
   "$build/fuzz/$f" "$corpus" -max_total_time="$seconds" -print_final_stats=1 \
@@ -54,12 +56,36 @@ for f in "${fuzzers[@]}"; do
   execs=$(sed -n 's/^stat::number_of_executed_units:[[:space:]]*//p' "$log" | tail -1)
   seeds=$(ls "$root/fuzz/corpus/$f" | wc -l)
   printf '%-22s rc=%d execs=%s seeds=%s corpus_after=%s  %s\n' "$f" "$rc" "${execs:-?}" "$seeds" \
-    "$(ls "$corpus" | wc -l)" "$(echo "$done_line" | grep -oE 'cov: [0-9]+ ft: [0-9]+' || true)"
+    "$(ls "$corpus" | wc -l)" "$(echo "$done_line" | grep -oE 'cov: [0-9]+ ft: [0-9]+' || true)" \
+    >"$artifacts/$f.summary"
+  rm -f "$artifacts/$f.failure"
   if [ $rc -ne 0 ]; then
-    failed=1
     crash=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -1)
-    echo "FAIL: $f crashed; input: ${crash:-<none written>}; log: $log" >&2
-    grep -E 'ERROR|runtime error|SUMMARY|Check failed|KC_CHECK' "$log" | head -5 >&2 || true
+    {
+      echo "FAIL: $f crashed; input: ${crash:-<none written>}; log: $log"
+      grep -E 'ERROR|runtime error|SUMMARY|Check failed|KC_CHECK' "$log" | head -5 || true
+    } >"$artifacts/$f.failure"
+  fi
+}
+
+jobs_max=$(nproc)
+for f in "${fuzzers[@]}"; do
+  while [ "$(jobs -rp | wc -l)" -ge "$jobs_max" ]; do wait -n || true; done
+  run_one "$f" &
+done
+wait
+
+failed=0
+for f in "${fuzzers[@]}"; do
+  if [ ! -f "$artifacts/$f.summary" ]; then
+    failed=1
+    echo "FAIL: $f did not run (see $artifacts/$f.log)" >&2
+    continue
+  fi
+  cat "$artifacts/$f.summary"
+  if [ -f "$artifacts/$f.failure" ]; then
+    failed=1
+    cat "$artifacts/$f.failure" >&2
   fi
 done
 exit $failed
