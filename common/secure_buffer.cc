@@ -5,6 +5,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <mutex>
 #include <utility>
@@ -87,6 +88,15 @@ void SecureWipe(void* p, size_t n) {
 void WipeString(std::string& s) {
   SecureWipe(s.data(), s.capacity());
   s.clear();
+}
+
+void ReserveWiping(std::string& s, size_t extra) {
+  if (s.capacity() - s.size() >= extra) return;
+  std::string bigger;
+  bigger.reserve(std::max(s.capacity() * 2, s.size() + extra));
+  bigger.append(s);
+  WipeString(s);
+  s.swap(bigger);
 }
 
 bool ConstantTimeEqual(ByteView a, ByteView b) {

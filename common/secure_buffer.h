@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "common/bytes.h"
 #include "common/result.h"
@@ -24,6 +25,38 @@ void SecureWipe(void* p, size_t n);
 // text that carried a secret through an API built on std::string (an HTTP body, an MCP
 // message holding a tool's value argument) where a SecureBuffer cannot be used.
 void WipeString(std::string& s);
+
+// Makes room for `extra` more bytes in `s` without leaving its old buffer behind: when
+// the capacity must grow, the contents move to a buffer twice as large and the old one
+// is wiped before it is freed (std::string's own growth would free it as it is).
+void ReserveWiping(std::string& s, size_t extra);
+
+// A string built by appending (a JSON printer's output) that may hold a secret: every
+// append grows through ReserveWiping. take() hands the string over.
+class WipingBuilder {
+ public:
+  WipingBuilder& operator+=(char c) {
+    ReserveWiping(s_, 1);
+    s_.push_back(c);
+    return *this;
+  }
+  WipingBuilder& operator+=(std::string_view v) {
+    ReserveWiping(s_, v.size());
+    s_.append(v);
+    return *this;
+  }
+  void append(size_t n, char c) {
+    ReserveWiping(s_, n);
+    s_.append(n, c);
+  }
+  void append(const char* first, const char* last) {
+    *this += std::string_view(first, static_cast<size_t>(last - first));
+  }
+  std::string take() { return std::move(s_); }
+
+ private:
+  std::string s_;
+};
 
 // Wipes a string when the scope ends, whichever way it ends.
 class ScopedStringWipe {

@@ -389,12 +389,17 @@ void McpHttp::PostMcp(RestApi& api, Request& req, ResponseWriter& res) {
   }
 
   const bool sse = PrefersSseOnly(req);
-  auto reply_with = [&](const std::string& reply) {
+  // A reply may carry a value an allowed reveal returned: every copy is wiped once sent.
+  auto reply_with = [&](std::string& reply) {
+    const ScopedStringWipe wipe_reply(reply);
     (void)res.SetHeader("Cache-Control", "no-store");
-    if (sse)
-      (void)res.Send(200, "text/event-stream", SseEvent("message", reply));
-    else
+    if (sse) {
+      std::string event = SseEvent("message", reply);
+      const ScopedStringWipe wipe_event(event);
+      (void)res.Send(200, "text/event-stream", event);
+    } else {
       (void)res.Send(200, "application/json", reply);
+    }
   };
 
   // 2026-07-28: Mcp-Method (and Mcp-Name for tools/call) mirror the body so proxies can
@@ -478,7 +483,12 @@ void McpHttp::PostMcp(RestApi& api, Request& req, ResponseWriter& res) {
     post->ended = true;
     if (post->started) {
       // The response is the stream's last event; then the stream ends.
-      if (reply && !post->broken) (void)res.Write(SseEvent("message", *reply));
+      if (reply && !post->broken) {
+        std::string event = SseEvent("message", *reply);
+        const ScopedStringWipe wipe_event(event);
+        (void)res.Write(event);
+      }
+      if (reply) WipeString(*reply);
       (void)res.Finish();
       return;
     }

@@ -47,13 +47,7 @@ Result<std::string> BodyReader::ReadAll(size_t limit) {
   out.reserve(declared ? static_cast<size_t>(*declared) + 1 : kReadAllChunkBytes);
   for (;;) {
     const size_t before = out.size();
-    if (before == out.capacity()) {
-      std::string bigger;
-      bigger.reserve(out.capacity() * 2);
-      bigger.append(out);
-      WipeString(out);
-      out.swap(bigger);
-    }
+    if (before == out.capacity()) ReserveWiping(out, 1);
     // Read straight into the string's spare room, one byte past the limit at most so
     // "exactly limit" and "limit + 1" are told apart.
     const size_t room = limit - before;  // before <= limit: checked below

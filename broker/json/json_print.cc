@@ -13,6 +13,7 @@
 
 #include "broker/json/json.h"
 #include "broker/json/json_scan.h"
+#include "common/secure_buffer.h"
 
 namespace keycell::json {
 namespace {
@@ -43,7 +44,7 @@ class Printer {
     return Status(Err::kInvalidArgument, "json: print of an invalid item");
   }
 
-  std::string& out() { return out_; }
+  std::string take() { return out_.take(); }
 
  private:
   void Newline(int depth) {
@@ -129,7 +130,9 @@ class Printer {
   }
 
   const bool pretty_;
-  std::string out_;
+  // Printed JSON may carry a secret (a revealed value in a tool result): the output never
+  // leaves an unwiped buffer behind as it grows.
+  WipingBuilder out_;
 };
 
 }  // namespace
@@ -138,7 +141,7 @@ Result<std::string> Print(const cJSON* item, bool pretty) {
   if (item == nullptr) return Status(Err::kInvalidArgument, "json: print of null item");
   Printer printer(pretty);
   KC_RETURN_IF_ERROR(printer.Value(item, 0));
-  return std::move(printer.out());
+  return printer.take();
 }
 
 }  // namespace keycell::json

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "broker/mcp/schema.h"
+#include "common/secure_buffer.h"
 
 namespace keycell::mcp {
 namespace {
@@ -75,12 +76,28 @@ Result<json::Json> DescribeTool(const Tool& tool, const std::string& version) {
   return t;
 }
 
+// A tool result's text may be a value an allowed reveal returned: its copies are wiped
+// when they go out of scope, like the transports' reply text.
+class WipeTexts {
+ public:
+  explicit WipeTexts(std::vector<std::string>& texts) : texts_(texts) {}
+  ~WipeTexts() {
+    for (std::string& t : texts_) WipeString(t);
+  }
+  WipeTexts(const WipeTexts&) = delete;
+  WipeTexts& operator=(const WipeTexts&) = delete;
+
+ private:
+  std::vector<std::string>& texts_;
+};
+
 // CallToolResult. structuredContent only from 2025-06-18 on; a result with structured
 // content and no text gets the content's JSON text as its one text item.
 Result<json::Json> RenderResult(const ToolResult& r, const std::string& version) {
   json::Json out = json::MakeObject();
   json::Json content = json::MakeArray();
   std::vector<std::string> texts = r.text;
+  const WipeTexts wipe_texts(texts);
   if (texts.empty() && r.structured) {
     KC_ASSIGN_OR_RETURN(std::string printed, json::Print(r.structured.get()));
     texts.push_back(std::move(printed));
@@ -319,6 +336,7 @@ std::optional<std::string> Session::CallTool(const Id& id, const cJSON* params,
   }
 
   ToolResult result;
+  const WipeTexts wipe_result(result.text);
   const std::string invalid =
       ValidateAgainstSchema(tool->input_schema.get(), arguments, "arguments");
   if (!invalid.empty()) {
@@ -447,6 +465,7 @@ std::optional<std::string> Session::HandleModern(Message& m, std::string_view ve
       json::TypeOf(parsed->result.get()) != json::Type::kObject)
     return reply;
   Must(json::SetString(parsed->result.get(), "resultType", "complete"));
+  WipeString(*reply);
   return SerializeResponse(id, parsed->result.get());
 }
 

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+#include <string_view>
 #include <vector>
 
 namespace keycell {
@@ -46,6 +48,38 @@ TEST(SecureBuffer, EmptyAllocationIsValid) {
   auto b = SecureBuffer::Allocate(0);
   ASSERT_TRUE(b.ok());
   EXPECT_TRUE(b->empty());
+}
+
+TEST(WipeString, EmptiesTheString) {
+  std::string s(100, 'k');
+  WipeString(s);
+  EXPECT_TRUE(s.empty());
+}
+
+TEST(ReserveWiping, GrowsOnlyWhenNeededAndKeepsTheContents) {
+  std::string s = "secret";
+  s.reserve(64);
+  const char* before = s.data();
+  ReserveWiping(s, 10);
+  EXPECT_EQ(s.data(), before);  // room enough: nothing moves
+  ReserveWiping(s, 1000);
+  EXPECT_NE(s.data(), before);
+  EXPECT_GE(s.capacity(), 1006u);
+  EXPECT_EQ(s, "secret");
+}
+
+TEST(WipingBuilder, AppendsLikeAString) {
+  WipingBuilder b;
+  std::string expected;
+  for (int i = 0; i < 2000; ++i) {  // many growths
+    b += 'x';
+    b += std::string_view("yz");
+    b.append(2, ' ');
+    const char kAb[] = "ab";
+    b.append(kAb, kAb + 2);
+    expected += "xyz  ab";
+  }
+  EXPECT_EQ(b.take(), expected);
 }
 
 TEST(ConstantTimeEqual, ComparesContentAndLength) {

@@ -923,12 +923,28 @@ TEST_F(CliProxyTest, McpValueToolsLeaveNoCanaryInKeycelldMemory) {
   EXPECT_NE(dotenv.find(canaries[1]), std::string::npos);
   EXPECT_NE(dotenv.find(canaries[2]), std::string::npos);
 
+  // A reveal the sealed policy allows hands the value to the caller, once: the reply is
+  // the only place it may be, and keycelld keeps no copy once it is sent.
+  const std::string revealed = "sk-mcp-reveal-" + RandomToken("", 24);
+  RunOptions value;
+  value.stdin_data = revealed;
+  ASSERT_EQ(box_.Keycell({"add", "k3", "--allow-host", "api.example.com", "--revealable"}, value)
+                .exit_code,
+            0);
+  TestResponse shown = post(
+      headers, R"({"jsonrpc":"2.0","id":20,"method":"tools/call","params":{"name":"vault_secret",)"
+               R"("arguments":{"action":"get","name":"k3","reveal":true,"purpose":"test"}}})");
+  ASSERT_EQ(shown.status, 200) << shown.body;
+  EXPECT_NE(shown.body.find(revealed), std::string::npos) << shown.body;
+
   const pid_t daemon = box_.DaemonPid();
   ASSERT_GT(daemon, 0);
   MemoryScan control = ScanProcessMemory(daemon, {box_.data_dir()});
   ASSERT_TRUE(control.error.empty()) << control.error;
   ASSERT_FALSE(control.hits.empty()) << "the scan cannot see keycelld's memory";
-  MemoryScan scan = ScanProcessMemory(daemon, canaries);
+  std::vector<std::string> needles = canaries;
+  needles.push_back(revealed);
+  MemoryScan scan = ScanProcessMemory(daemon, needles);
   std::printf("[ measure  ] scanned %llu MiB of keycelld, %zu canary hits\n",
               static_cast<unsigned long long>(scan.bytes >> 20), scan.hits.size());
   EXPECT_TRUE(scan.hits.empty()) << ::testing::PrintToString(scan.hits);
