@@ -87,7 +87,10 @@ std::optional<std::string> CancelMessage(const mcp::Id& id) {
 // Runs one request on a thread of its own; the payload moves along with it.
 void StartRequest(const std::shared_ptr<Stream>& s, SecureBuffer payload, mcp::Id id) {
   std::thread([s, payload = std::move(payload), id = std::move(id)]() {
-    if (std::optional<std::string> reply = s->session->Handle(TextOf(payload))) s->Write(*reply);
+    if (std::optional<std::string> reply = s->session->Handle(TextOf(payload))) {
+      s->Write(*reply);
+      WipeString(*reply);  // it may carry a value an allowed reveal returned
+    }
     s->End(id);
   }).detach();
 }
