@@ -503,19 +503,26 @@ void McpHttp::PostMcp(RestApi& api, Request& req, ResponseWriter& res) {
     (void)res.Send(202, "", "");  // cancelled while it ran: no response is due
 }
 
-void McpHttp::GetMcp(RestApi& api, Request& req, ResponseWriter& res) {
-  auto who = Gate(api, req, res);
-  if (!who) return;
+McpHttp::SessionPtr McpHttp::FindNamed(Request& req, ResponseWriter& res,
+                                       const identity::Principal& who) {
   auto session_id = req.Header(kSessionHeader);
   if (!session_id || req.HeaderCount(kSessionHeader) != 1) {
     (void)http::SendError(res, ErrorCode::kBadRequest, "Mcp-Session-Id required");
-    return;
+    return nullptr;
   }
-  SessionPtr s = Find(*session_id, *who);
+  SessionPtr s = Find(*session_id, who);
   if (!s || s->legacy) {
     (void)http::SendError(res, ErrorCode::kNotFound, "unknown MCP session");
-    return;
+    return nullptr;
   }
+  return s;
+}
+
+void McpHttp::GetMcp(RestApi& api, Request& req, ResponseWriter& res) {
+  auto who = Gate(api, req, res);
+  if (!who) return;
+  SessionPtr s = FindNamed(req, res, *who);
+  if (!s) return;
   {
     std::lock_guard<std::mutex> sl(s->mu);
     if (s->stream_attached) {
@@ -537,16 +544,8 @@ void McpHttp::GetMcp(RestApi& api, Request& req, ResponseWriter& res) {
 void McpHttp::DeleteMcp(RestApi& api, Request& req, ResponseWriter& res) {
   auto who = Gate(api, req, res);
   if (!who) return;
-  auto session_id = req.Header(kSessionHeader);
-  if (!session_id || req.HeaderCount(kSessionHeader) != 1) {
-    (void)http::SendError(res, ErrorCode::kBadRequest, "Mcp-Session-Id required");
-    return;
-  }
-  SessionPtr s = Find(*session_id, *who);
-  if (!s || s->legacy) {
-    (void)http::SendError(res, ErrorCode::kNotFound, "unknown MCP session");
-    return;
-  }
+  SessionPtr s = FindNamed(req, res, *who);
+  if (!s) return;
   Close(s);
   (void)res.Send(204, "", "");
 }

@@ -106,6 +106,10 @@ class McpHttp {
   SessionPtr Open(const identity::Principal& who, bool legacy, http::ResponseWriter& res);
   // The live session `id` owned by `who`, or null.
   SessionPtr Find(std::string_view id, const identity::Principal& who);
+  // The Streamable HTTP session the request's one Mcp-Session-Id names for `who`, or null
+  // once 400 (no or several ids) or 404 (unknown, another principal's, or legacy) is sent.
+  SessionPtr FindNamed(http::Request& req, http::ResponseWriter& res,
+                       const identity::Principal& who);
   void Close(const SessionPtr& s);
   void SweepLocked(std::chrono::steady_clock::time_point now);
   // Writes the session's queued events to `res` until the session ends, the client goes
